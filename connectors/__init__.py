@@ -1,0 +1,1 @@
+"""Connectors: the Dataverse Web API client and the local Dataverse server."""

@@ -1,0 +1,101 @@
+"""Configuration: one immutable object read from the environment (a `.env` file honoured)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError as exc:
+        raise ValueError(f"expected an integer, got {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the service reads from its environment (DESIGN §10)."""
+
+    dataverse_url: str = "http://127.0.0.1:8800"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_cert_path: str | None = None
+    client_cert_thumbprint: str | None = None
+    authority: str | None = None
+    dataverse_token: str | None = None
+
+    api_auth: tuple[str, ...] = ("dev",)
+    api_keys: tuple[str, ...] = ()
+    entra_audience: str | None = None
+    entra_issuer: str | None = None
+    entra_jwks_url: str | None = None
+    webhook_keys: tuple[str, ...] = ()
+
+    invoicing_cycle_range: int = 2
+
+    smtp_url: str | None = None
+    outbox_dir: str = ".w365/outbox"
+    accounting_webhook_url: str | None = None
+    payment_webhook_url: str | None = None
+    task_signing_key: str | None = None
+
+    # Limits inside the service (not environment contract, but overridable by tests).
+    max_body_bytes: int = 2 * 1024 * 1024
+    webhook_budget_s: float = 50.0
+    interactive_retry_budget_s: float = 20.0
+    bulk_retry_budget_s: float = 300.0
+    bulk_concurrency: int = 4
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> "Config":
+        """Build a Config from `environ` (default: os.environ) over the values of a `.env` file."""
+        values: dict[str, str] = {}
+        if dotenv_path and Path(dotenv_path).is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        get = values.get
+        return cls(
+            dataverse_url=(get("W365_DATAVERSE_URL") or cls.dataverse_url).rstrip("/"),
+            tenant_id=get("W365_TENANT_ID") or None,
+            client_id=get("W365_CLIENT_ID") or None,
+            client_secret=get("W365_CLIENT_SECRET") or None,
+            client_cert_path=get("W365_CLIENT_CERT_PATH") or None,
+            client_cert_thumbprint=get("W365_CLIENT_CERT_THUMBPRINT") or None,
+            authority=get("W365_AUTHORITY") or None,
+            dataverse_token=get("W365_DATAVERSE_TOKEN") or None,
+            api_auth=_split(get("W365_API_AUTH")) or ("dev",),
+            api_keys=_split(get("W365_API_KEYS")),
+            entra_audience=get("W365_ENTRA_AUDIENCE") or None,
+            entra_issuer=get("W365_ENTRA_ISSUER") or None,
+            entra_jwks_url=get("W365_ENTRA_JWKS_URL") or None,
+            webhook_keys=_split(get("W365_WEBHOOK_KEYS")),
+            invoicing_cycle_range=_int(get("W365_INVOICING_CYCLE_RANGE"), 2),
+            smtp_url=get("W365_SMTP_URL") or None,
+            outbox_dir=get("W365_OUTBOX_DIR") or cls.outbox_dir,
+            accounting_webhook_url=get("W365_ACCOUNTING_WEBHOOK_URL") or None,
+            payment_webhook_url=get("W365_PAYMENT_WEBHOOK_URL") or None,
+            task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
+        )
+
+    def with_overrides(self, **changes) -> "Config":
+        """A copy with some fields changed (tests, the demo)."""
+        return replace(self, **changes)
+
+    @property
+    def effective_authority(self) -> str | None:
+        """The msal authority: explicit, else Entra's for the tenant."""
+        if self.authority:
+            return self.authority.rstrip("/")
+        if self.tenant_id:
+            return f"https://login.microsoftonline.com/{self.tenant_id}"
+        return None

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: webhook execution context, API requests/responses, Dataverse records."""

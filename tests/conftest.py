@@ -1,0 +1,36 @@
+"""Shared fixtures: an in-process local Dataverse and a connector that authenticates through msal."""
+from __future__ import annotations
+
+import pytest
+
+from connectors.dataverse import DataverseClient
+from connectors.dataverse.auth import token_provider
+from connectors.local_dataverse import LocalDataverse
+
+
+@pytest.fixture(scope="module")
+def local_dataverse():
+    """A fresh in-memory local Dataverse on a free loopback port, one per test module."""
+    dv = LocalDataverse(db_path=":memory:", port=0).start()
+    try:
+        yield dv
+    finally:
+        dv.stop()
+
+
+def make_client(dv: LocalDataverse, **options) -> DataverseClient:
+    """A connector for `dv` using the same msal client-credentials path as a real org."""
+    provider = token_provider(
+        resource_url=dv.url,
+        tenant_id="local-tenant",
+        client_id="local-client",
+        client_secret="local-secret",
+        authority=dv.authority,
+    )
+    return DataverseClient(dv.url, token_provider=provider, **options)
+
+
+@pytest.fixture(scope="module")
+def dataverse_client(local_dataverse):
+    """The connector, authenticated with msal against the module's local Dataverse."""
+    return make_client(local_dataverse)
