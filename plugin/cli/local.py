@@ -1,9 +1,98 @@
-"""Placeholder: being built."""
+"""`w365 dataverse-local`: the local Dataverse alone, in the foreground (DESIGN §10, §12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
 
 
 @click.command("dataverse-local")
-def dataverse_local():
-    """Not built yet."""
-    raise click.ClickException("not built yet")
+@click.option(
+    "--port",
+    default=8800,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    default="./.w365/dataverse.sqlite3",
+    show_default=True,
+    help="SQLite database file (':memory:' for a throwaway one).",
+)
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    help="Latency added to every Web API request.",
+)
+@click.option(
+    "--fault-429-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Probability of a 429 per request.",
+)
+@click.option(
+    "--fault-503-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Probability of a 503 per request.",
+)
+@click.option(
+    "--fault-reset-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Probability of a dropped connection per request.",
+)
+@click.option(
+    "--retry-after",
+    "retry_after_s",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Retry-After seconds sent with injected 429s.",
+)
+@click.option("--log-requests/--no-log-requests", default=False, help="Log every request.")
+def dataverse_local(
+    port: int,
+    db_path: str,
+    latency_ms: float,
+    fault_429_rate: float,
+    fault_503_rate: float,
+    fault_reset_rate: float,
+    retry_after_s: int,
+    log_requests: bool,
+) -> None:
+    """Run the local Dataverse (Web API v9.2 on SQLite) in the foreground."""
+    from connectors.local_dataverse import LocalDataverse
 
+    if db_path != ":memory:":
+        Path(db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dv = LocalDataverse(
+            db_path=db_path,
+            port=port,
+            latency_ms=latency_ms,
+            rate_429=fault_429_rate,
+            rate_503=fault_503_rate,
+            rate_reset=fault_reset_rate,
+            retry_after_s=retry_after_s,
+            log_requests=log_requests,
+        )
+    except Exception as exc:  # a bad database file
+        raise click.ClickException(f"cannot open {db_path}: {exc}") from exc
+    try:
+        dv.bind()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
+    click.echo(f"Local Dataverse: {dv.url}")
+    click.echo(f"  Web API:   {dv.api_url}")
+    click.echo(f"  authority: {dv.authority}  (client local-client / secret local-secret)")
+    click.echo(f"  token:     local-dev-token   database: {db_path}")
+    click.echo("Press Ctrl+C to stop.", err=True)
+    try:
+        dv.serve_forever()
+    except KeyboardInterrupt:
+        pass

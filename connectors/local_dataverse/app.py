@@ -1,0 +1,221 @@
+"""The Flask app: Web API routes (auth, latency, faults, counting), `$batch`, `/_admin`, OAuth."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask, Response, jsonify, request
+
+from . import batch
+from .auth import TokenIssuer, bearer_token, register_authority
+from .errors import THROTTLED, GENERIC, DataverseFault
+from .runtime import API_PREFIX, Faults, Stats
+from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
+from .store import Store
+
+_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+# headers of the outer $batch request that also apply to its parts
+_INHERITED = ("mscrmcallerid", "callerobjectid")
+
+
+@dataclass
+class Runtime:
+    """Everything one local Dataverse shares between requests."""
+
+    store: Store
+    service: Service
+    faults: Faults
+    stats: Stats
+    tokens: TokenIssuer
+
+
+def create_app(
+    store: Store | None = None,
+    *,
+    db_path: str = ":memory:",
+    latency_ms: float = 0,
+    rate_429: float = 0.0,
+    rate_503: float = 0.0,
+    rate_reset: float = 0.0,
+    retry_after_s: int = 1,
+    token_lifetime_s: int = 3599,
+    seed: int | None = None,
+) -> Flask:
+    """The local Dataverse as a Flask app (its Runtime in `app.extensions["local_dataverse"]`)."""
+    store = store or Store(db_path)
+    stats = Stats()
+    runtime = Runtime(
+        store,
+        Service(store, stats),
+        Faults(
+            latency_ms=latency_ms,
+            rate_429=rate_429,
+            rate_503=rate_503,
+            rate_reset=rate_reset,
+            retry_after_s=retry_after_s,
+            seed=seed,
+        ),
+        stats,
+        TokenIssuer(store.secret(), token_lifetime_s),
+    )
+    app = Flask(__name__)
+    app.extensions["local_dataverse"] = runtime
+    register_authority(app, runtime.tokens)
+    _register_admin(app, runtime)
+    _register_api(app, runtime)
+    return app
+
+
+def _to_flask(resp: ApiResponse) -> Response:
+    out = Response(resp.body, status=resp.status, headers=resp.headers)
+    if not resp.body and "Content-Type" not in resp.headers:
+        del out.headers["Content-Type"]
+    return out
+
+
+def _register_api(app: Flask, rt: Runtime) -> None:
+    @app.route(API_PREFIX, defaults={"subpath": ""}, methods=_METHODS, strict_slashes=False)
+    @app.route(API_PREFIX + "/<path:subpath>", methods=_METHODS)
+    def web_api(subpath: str) -> Response:
+        body = request.get_data()  # always drain the body (keep-alive connections)
+        rt.stats.add("http_requests")
+        rt.faults.sleep()
+        if rt.faults.roll("rate_429"):
+            rt.stats.add("faults_429")
+            retry = rt.faults.retry_after_s
+            return _to_flask(
+                error_response(
+                    DataverseFault(
+                        429,
+                        THROTTLED,
+                        "Number of requests exceeded the limit of 6000 over time window of 300 "
+                        "seconds.",
+                        {"Retry-After": str(retry)},
+                    )
+                )
+            )
+        if rt.faults.roll("rate_503"):
+            rt.stats.add("faults_503")
+            return _to_flask(
+                error_response(
+                    DataverseFault(
+                        503,
+                        GENERIC,
+                        "The service is temporarily unavailable. Please retry the request.",
+                    )
+                )
+            )
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None or not rt.tokens.valid(token):
+            rt.stats.add("unauthorized")
+            # real Dataverse answers 401 without an error code; the message says why
+            resp = error_response(
+                DataverseFault(
+                    401,
+                    "",
+                    (
+                        "The bearer token is invalid or has expired."
+                        if token
+                        else "Authorization header missing: a Bearer token is required."
+                    ),
+                )
+            )
+            resp.headers["WWW-Authenticate"] = (
+                f"Bearer authorization_uri={request.host_url}local-tenant/oauth2/"
+                f"authorize, resource_id={request.host_url}"
+            )
+            return _to_flask(resp)
+        base = request.host_url.rstrip("/")
+        headers = Headers(dict(request.headers))
+        if subpath == "$batch" and request.method == "POST":
+            return _batch(rt, body, headers, base)
+        query = request.query_string.decode("utf-8", "replace")
+        return _to_flask(
+            rt.service.handle(ApiRequest(request.method, subpath, query, headers, body), base)
+        )
+
+
+def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
+    rt.stats.add("batch_requests")
+
+    def execute(sub: batch.SubRequest) -> batch.SubResponse:
+        path, query = _relative(sub.url)
+        headers = Headers(dict(sub.headers))
+        for name in _INHERITED:
+            if name not in headers and outer.get(name):
+                headers[name] = outer.get(name)
+        resp = rt.service.handle(ApiRequest(sub.method, path, query, headers, sub.body), base)
+        return batch.SubResponse(resp.status, resp.headers, resp.body)
+
+    try:
+        reply = batch.handle_batch(
+            body,
+            outer.get("Content-Type", ""),
+            outer.get("Prefer", ""),
+            execute,
+            rt.store.transaction,
+        )
+    except batch.BatchFormatError as exc:
+        return _to_flask(error_response(DataverseFault(400, "0x80060891", str(exc))))
+    except DataverseFault as fault:
+        return _to_flask(error_response(fault))
+    content, content_type = reply
+    return Response(
+        content,
+        status=getattr(reply, "status", 200),
+        headers={
+            "Content-Type": content_type,
+            "OData-Version": "4.0",
+            **getattr(reply, "headers", {}),
+        },
+    )
+
+
+def _relative(url: str) -> tuple[str, str]:
+    """A part's URL (absolute, `/api/data/v9.2/...` or relative to the root) -> (path, query)."""
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    if API_ROOT in path:
+        path = path.split(API_ROOT, 1)[1]
+    return path.lstrip("/"), parts.query
+
+
+def _register_admin(app: Flask, rt: Runtime) -> None:
+    @app.get("/")
+    def index():
+        base = request.host_url.rstrip("/")
+        return jsonify(
+            {
+                "service": "local Dataverse (Web API v9.2)",
+                "api": base + API_ROOT,
+                "authority": f"{base}/local-tenant",
+                "client_id": "local-client",
+                "development_token": "local-dev-token",
+                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults"],
+            }
+        )
+
+    @app.get("/_admin/stats")
+    def admin_stats():
+        return jsonify({**rt.stats.snapshot(), "faults": rt.faults.snapshot()})
+
+    @app.post("/_admin/stats/reset")
+    def admin_stats_reset():
+        rt.stats.reset()
+        return jsonify(rt.stats.snapshot())
+
+    @app.get("/_admin/faults")
+    def admin_faults_get():
+        return jsonify(rt.faults.snapshot())
+
+    @app.post("/_admin/faults")
+    def admin_faults():
+        try:
+            changes = json.loads(request.get_data() or b"{}")
+            if not isinstance(changes, dict):
+                raise ValueError("the body must be a JSON object")
+            return jsonify(rt.faults.update(**changes))
+        except ValueError as exc:
+            return jsonify({"error": {"code": "bad_faults", "message": str(exc)}}), 400

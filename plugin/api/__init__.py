@@ -1,0 +1,73 @@
+"""The `/api/v1` blueprint (DESIGN §7): authentication, request parsing helpers, route modules."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, current_app, g, request
+from marshmallow import Schema, ValidationError
+
+from plugin.app import app_dataverse
+from plugin.auth import Caller, authenticator
+from plugin.errors import ApiError, validation_error
+
+bp = Blueprint("api", __name__)
+
+# Endpoints reachable without credentials (liveness, the API description).
+PUBLIC_ENDPOINTS = {"api.health", "api.openapi_document"}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        g.caller = None
+        return
+    g.caller = authenticator(current_app).authenticate(request)
+
+
+def current_caller() -> Caller | None:
+    """The authenticated caller of this request (None on public endpoints)."""
+    return g.get("caller")
+
+
+def caller_dataverse():
+    """The Dataverse client acting for this request's caller (Entra users via `CallerObjectId`)."""
+    client = app_dataverse()
+    caller = current_caller()
+    if caller is not None and caller.object_id:
+        return client.with_options(caller_object_id=caller.object_id)
+    return client
+
+
+def json_body(code: str = "malformed_json") -> Any:
+    """The request body parsed as JSON (numbers as Decimal); 400 `code` otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, code, "the request body must be a JSON object")
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, code, f"the request body is not valid JSON: {str(exc)[:200]}") from exc
+
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    """The JSON body validated by `schema`; 400 when not an object, 422 with field details when invalid."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "malformed_json", "the request body must be a JSON object")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    """The query string validated by `schema` (422 with field details when invalid)."""
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+from plugin.api import health, contracts, invoices, bulk, runs  # noqa: E402,F401  (register routes on bp)

@@ -1,0 +1,44 @@
+"""`GET /api/v1/health` (liveness + whether Dataverse answers) and `GET /api/v1/openapi.json`."""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, jsonify
+
+from plugin import __version__
+from plugin.api import bp
+from plugin.api.openapi import build_spec, doc
+from plugin.app import app_dataverse
+from schemas.api import HealthResponseSchema
+
+_SPEC = "w365.openapi"
+
+
+def dataverse_status() -> dict:
+    """One cheap authenticated read: reachable or not, with its latency or error."""
+    started = time.perf_counter()
+    try:
+        client = app_dataverse().with_options(retry_budget_s=1.0, timeout_s=5.0)
+        next(iter(client.query("transactioncurrencies", select=["transactioncurrencyid"], top=1)), None)
+    except Exception as exc:  # noqa: BLE001 - health reports any failure instead of raising
+        return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"reachable": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@bp.get("/health")
+@doc(summary="Liveness and whether Dataverse answers", tags=("service",), security=False,
+     responses={200: HealthResponseSchema})
+def health():
+    """Always 200 while the service runs; `status` is `degraded` when Dataverse does not answer."""
+    dataverse = dataverse_status()
+    return jsonify({"status": "ok" if dataverse["reachable"] else "degraded", "dataverse": dataverse,
+                    "version": __version__})
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI document generated from the marshmallow schemas."""
+    spec = current_app.extensions.get(_SPEC)
+    if spec is None:
+        spec = current_app.extensions[_SPEC] = build_spec(current_app)
+    return jsonify(spec)

@@ -1,0 +1,54 @@
+"""`POST /api/v1/invoices/preview` and `POST /api/v1/invoices` (one contract, DESIGN §7)."""
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from plugin.api import bp, caller_dataverse, load_body
+from plugin.api.openapi import doc
+from plugin.app import app_config
+from plugin.errors import ApiError
+from plugin.invoicing.single import GenerateRequest, generate, preview
+from schemas.api import (CreateInvoiceRequestSchema, CreateInvoiceResponseSchema, PreviewRequestSchema,
+                         PreviewResponseSchema)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 100
+
+
+def idempotency_key() -> str | None:
+    """The `Idempotency-Key` header (400 when empty or too long)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ApiError(400, "invalid_idempotency_key", f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} characters")
+    return key
+
+
+@bp.post("/invoices/preview")
+@doc(summary="The invoice that would be created (writes nothing)", body=PreviewRequestSchema,
+     responses={200: PreviewResponseSchema})
+def preview_invoice():
+    """Preview one contract's invoice for a cycle."""
+    body = load_body(PreviewRequestSchema())
+    return jsonify(preview(caller_dataverse(), body["billing_contract_id"], body["cycle"], body["as_of"],
+                           app_config().invoicing_cycle_range))
+
+
+@bp.post("/invoices")
+@doc(summary="Generate one invoice (never post-invoicing tasks)", body=CreateInvoiceRequestSchema,
+     headers={IDEMPOTENCY_HEADER: "a retry with the same key returns the first answer"},
+     responses={201: CreateInvoiceResponseSchema, 200: CreateInvoiceResponseSchema})
+def create_invoice():
+    """Create the invoice of one (contract, cycle), exactly once per Idempotency-Key."""
+    body = load_body(CreateInvoiceRequestSchema())
+    key = idempotency_key()
+    result = generate(caller_dataverse(), GenerateRequest(
+        contract_id=body["billing_contract_id"], cycle=body["cycle"], as_of=body["as_of"],
+        on_existing=body["on_existing"], preview_hash=body["preview_hash"]),
+        source="api", run_key=key, cycle_range=app_config().invoicing_cycle_range)
+    if result.privilege_error:
+        raise ApiError(403, "forbidden", result.outcome["message"] or "missing privilege",
+                       {"run_id": result.body["run_id"], "result": result.outcome})
+    return jsonify(result.body), result.status_code

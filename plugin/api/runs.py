@@ -1,0 +1,114 @@
+"""`/api/v1/invoice-runs`: start a bulk run, read its Result (JSON or CSV), retry its failed rows."""
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, Response, current_app, jsonify, url_for
+
+from plugin.api import bp, current_caller, load_body, load_query
+from plugin.api.invoices import IDEMPOTENCY_HEADER, idempotency_key
+from plugin.api.openapi import doc
+from plugin.app import app_config, app_dataverse
+from plugin.errors import ApiError
+from plugin.invoicing.run_model import CSV_HEADER, RunRequest, RunView, results_csv, rows_from_dicts
+from plugin.invoicing.run_store import valid_run_key
+from plugin.invoicing.runs import RunConflict, RunKeyReused, RunNotFound, RunService
+from schemas.runs import CreateRunRequestSchema, RunAcceptedSchema, RunSchema, WaitQuerySchema
+
+MAX_RUN_ID_LENGTH = 100
+_EXTENSION = "w365.runs"
+_lock = threading.Lock()
+
+
+def app_runs(app: Flask | None = None) -> RunService:
+    """The app's run service (one per app: its runs, its batch pool, its post-task worker)."""
+    app = app or current_app
+    with _lock:
+        service = app.extensions.get(_EXTENSION)
+        if service is None:
+            service = RunService(app_dataverse(app), app_config(app))
+            app.extensions[_EXTENSION] = service
+        return service
+
+
+def run_answer(service: RunService, run_id: str, wait: float | None):
+    """202 `{run_id}` — or 200 with the finished run when it finished within `wait` seconds."""
+    if wait:
+        view = service.wait(run_id, wait)
+        if view is not None and view.finished:
+            return jsonify(view.as_json()), 200
+    response = jsonify({"run_id": run_id})
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.get_run", run_id=run_id)
+    return response
+
+
+def _checked(run_id: str) -> str:
+    if not valid_run_key(run_id):
+        raise ApiError(404, "not_found", "no invoice run has this id", {"run_id": run_id[:MAX_RUN_ID_LENGTH]})
+    return run_id
+
+
+def _view(run_id: str) -> RunView:
+    view = app_runs().view(_checked(run_id))
+    if view is None:
+        raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id})
+    return view
+
+
+def _caller_object_id() -> str | None:
+    caller = current_caller()
+    return caller.object_id if caller is not None else None
+
+
+@bp.post("/invoice-runs")
+@doc(summary="Start a bulk run (one invoice per row; post-invoicing tasks where checked)",
+     body=CreateRunRequestSchema, query=WaitQuerySchema,
+     headers={IDEMPOTENCY_HEADER: "a retry with the same key starts nothing and answers the same run"},
+     responses={202: RunAcceptedSchema, 200: RunSchema})
+def create_run():
+    """Start the run; `?wait=S` answers the finished run when it ends within S seconds."""
+    body = load_body(CreateRunRequestSchema())
+    wait = load_query(WaitQuerySchema())["wait"]
+    request = RunRequest(rows=rows_from_dicts(body["rows"]), source=body["source"] or "api",
+                         on_existing=body["on_existing"], as_of=body["as_of"], run_key=idempotency_key(),
+                         caller_object_id=_caller_object_id())
+    service = app_runs()
+    try:
+        run_id = service.start(request)
+    except RunKeyReused as exc:
+        raise ApiError(409, "idempotency_key_reused", str(exc)) from exc
+    return run_answer(service, run_id, wait)
+
+
+@bp.get("/invoice-runs/<run_id>")
+@doc(summary="A run's status, progress and per-row Result", responses={200: RunSchema})
+def get_run(run_id: str):
+    """The run by id (or by its run key)."""
+    return jsonify(_view(run_id).as_json())
+
+
+@bp.get("/invoice-runs/<run_id>/results.csv")
+@doc(summary="A run's Result as CSV", responses={200: "text/csv: " + ",".join(CSV_HEADER)},
+     content_types={200: "text/csv"})
+def get_run_csv(run_id: str):
+    """`billing_contract_id,name,cycle,result,invoice_number,invoice_total,message`."""
+    view = _view(run_id)
+    return Response(results_csv(view), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="invoice-run-{view.run_id}.csv"'})
+
+
+@bp.post("/invoice-runs/<run_id>/retry")
+@doc(summary="Re-run only the failed rows of a finished run (same run id)", query=WaitQuerySchema,
+     responses={202: RunAcceptedSchema, 200: RunSchema})
+def retry_run(run_id: str):
+    """Retry the failed rows; answers like `POST /invoice-runs`."""
+    wait = load_query(WaitQuerySchema())["wait"]
+    service = app_runs()
+    try:
+        resolved = service.retry(_checked(run_id), caller_object_id=_caller_object_id())
+    except RunNotFound as exc:
+        raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id}) from exc
+    except RunConflict as exc:
+        raise ApiError(409, "run_in_progress", str(exc), {"run_id": run_id}) from exc
+    return run_answer(service, resolved, wait)

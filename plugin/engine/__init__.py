@@ -1,0 +1,108 @@
+"""The invoicing engine: DESIGN §4 billing rules as pure functions over frozen dataclasses (no I/O).
+
+Typical use (callers read rows through the connector, then):
+
+    from plugin.engine import mapping, build_invoice, list_cycles, preview_json
+    data = mapping.contract_data_from_rows(contract_row, currency_row, subscriptions, change_logs,
+                                           usage_records, nris, schedules, invoices_by_id)
+    listing = list_cycles(data, as_of, cycle_range)      # .options, .default, .as_json()
+    draft = build_invoice(data, cycle_key, as_of, cycle_range)   # InvoiceDraft (key None: default)
+    if draft.nothing_to_invoice: ...                     # skipped, NOTHING_TO_INVOICE
+    preview_json(draft)                                  # DESIGN §7 preview body with preview_hash
+    mapping.invoice_record(draft, schedule=..., run=...) # deep-insert body for `invoices`
+    mapping.schedule_record(draft, invoice=..., run_date=...)
+    mapping.consumption_updates(draft, invoice=...)      # LCL → Archived, usage/NRI → Invoiced
+
+Errors (`EngineError` subclasses with `.code`, `.status`, `.message`, `.details`): `UnknownCycle`,
+`NoCycleAvailable`, `InvalidRecord`.
+"""
+
+from .cycles import (
+    ONE_TIME,
+    Cycle,
+    CycleListing,
+    CycleOption,
+    CycleStatus,
+    add_months,
+    cycle_at,
+    cycle_containing,
+    cycle_for_key,
+    cycle_index,
+    list_cycles,
+    resolve_cycle,
+)
+from .draft import (
+    NOTHING_TO_INVOICE,
+    Consumption,
+    InvoiceCategory,
+    InvoiceDraft,
+    InvoiceLine,
+    LineCategory,
+    Totals,
+)
+from .errors import EngineError, InvalidRecord, NoCycleAvailable, UnknownCycle
+from .invoice import already_invoiced_warning, build_for_option, build_invoice
+from .model import (
+    BillingPolicy,
+    BillingSchedule,
+    BillingType,
+    ChangeLog,
+    Contract,
+    ContractData,
+    ContractType,
+    Currency,
+    InvoiceRef,
+    NonRecurringItem,
+    ProrateUnit,
+    ScheduleStatus,
+    Subscription,
+    UsageRecord,
+    label,
+)
+from .preview import preview_hash, preview_json
+
+__all__ = [
+    "ONE_TIME",
+    "Cycle",
+    "CycleListing",
+    "CycleOption",
+    "CycleStatus",
+    "add_months",
+    "cycle_at",
+    "cycle_containing",
+    "cycle_for_key",
+    "cycle_index",
+    "list_cycles",
+    "resolve_cycle",
+    "NOTHING_TO_INVOICE",
+    "Consumption",
+    "InvoiceCategory",
+    "InvoiceDraft",
+    "InvoiceLine",
+    "LineCategory",
+    "Totals",
+    "EngineError",
+    "InvalidRecord",
+    "NoCycleAvailable",
+    "UnknownCycle",
+    "already_invoiced_warning",
+    "build_for_option",
+    "build_invoice",
+    "BillingPolicy",
+    "BillingSchedule",
+    "BillingType",
+    "ChangeLog",
+    "Contract",
+    "ContractData",
+    "ContractType",
+    "Currency",
+    "InvoiceRef",
+    "NonRecurringItem",
+    "ProrateUnit",
+    "ScheduleStatus",
+    "Subscription",
+    "UsageRecord",
+    "label",
+    "preview_hash",
+    "preview_json",
+]

@@ -1,0 +1,149 @@
+"""The engine's output: an `InvoiceDraft` (the invoice that would be created) and its lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import IntEnum
+from fractions import Fraction
+
+from .cycles import CycleOption
+from .model import Contract, InvoiceRef
+
+NOTHING_TO_INVOICE = "nothing to invoice"
+
+
+class LineCategory(IntEnum):
+    """`invoicedetails.w365_linecategory` (DESIGN §3), also the preview's five groups in order."""
+
+    FULL_CYCLE = 1
+    MID_CYCLE_CHANGE = 2
+    USAGE = 3
+    NON_RECURRING = 4
+    SERVICE = 5
+
+    @property
+    def label(self) -> str:
+        """ "Full Cycle", "Mid-Cycle Change", "Usage", "Non-Recurring", "Service"."""
+        return _CATEGORY_LABELS[self]
+
+
+_CATEGORY_LABELS = {
+    LineCategory.FULL_CYCLE: "Full Cycle",
+    LineCategory.MID_CYCLE_CHANGE: "Mid-Cycle Change",
+    LineCategory.USAGE: "Usage",
+    LineCategory.NON_RECURRING: "Non-Recurring",
+    LineCategory.SERVICE: "Service",
+}
+
+
+class InvoiceCategory(IntEnum):
+    """`invoices.w365_category`."""
+
+    FULL_CYCLE = 1
+    ONE_TIME = 2
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One invoice line; money values are rounded to the currency precision, exactly once each.
+
+    `unit_price` is exact (not rounded: display rounds it); `proration_factor` is None when the
+    line is not prorated. Source ids name the rows the line comes from. The rules make lines with
+    `number` 0 and no discount or tax; `invoice.priced_lines` numbers them and applies §4.4.
+    """
+
+    category: LineCategory
+    name: str  # productdescription
+    description: str
+    period_start: date
+    period_end: date
+    quantity: Decimal
+    unit_price: Decimal
+    proration_factor: Fraction | None
+    amount: Decimal  # baseamount
+    taxable: bool
+    subscription_id: str | None = None
+    change_log_id: str | None = None
+    nri_id: str | None = None
+    usage_record_ids: tuple[str, ...] = ()
+    number: int = 0  # lineitemnumber, 1-based in presentation order
+    discount: Decimal = Decimal(0)  # manualdiscountamount
+    tax: Decimal = Decimal(0)
+    total: Decimal = Decimal(0)  # extendedamount = amount − discount + tax
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums of the rounded line values (DESIGN §4.4)."""
+
+    amount: Decimal  # totallineitemamount
+    discount: Decimal  # discountamount
+    tax: Decimal  # totaltax
+    total: Decimal  # totalamount
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """What creating the invoice consumes: LCLs → Archived, usage records and NRIs → Invoiced."""
+
+    change_log_ids: tuple[str, ...] = ()
+    usage_record_ids: tuple[str, ...] = ()
+    nri_ids: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing is consumed."""
+        return not (self.change_log_ids or self.usage_record_ids or self.nri_ids)
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """The invoice a (contract, cycle) would produce, with everything needed to write it.
+
+    `lines` empty means "nothing to invoice" (DESIGN §4.5): no invoice, no schedule touched.
+    `existing_invoices` are the cycle's invoices when it was already Invoiced (re-invoicing, §4.7).
+    `source_etags`: (entity set, id, @odata.etag) of the rows the invoice depends on, where known.
+    """
+
+    contract: Contract
+    option: CycleOption
+    as_of: date
+    invoice_category: InvoiceCategory
+    period_start: date
+    period_end: date
+    invoice_date: date
+    due_date: date
+    schedule_date: date | None  # None for a one-time invoice (it writes no schedule)
+    lines: tuple[InvoiceLine, ...]
+    totals: Totals
+    consumption: Consumption
+    existing_invoices: tuple[InvoiceRef, ...]
+    warnings: tuple[str, ...]
+    source_etags: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def cycle_key(self) -> str:
+        """The cycle key ("2026-01-01" or "one-time")."""
+        return self.option.key
+
+    @property
+    def is_one_time(self) -> bool:
+        """True for a one-time (NRI) invoice."""
+        return self.option.is_one_time
+
+    @property
+    def nothing_to_invoice(self) -> bool:
+        """True when the cycle has no lines: the row is skipped with `NOTHING_TO_INVOICE`."""
+        return not self.lines
+
+    @property
+    def already_invoiced(self) -> bool:
+        """True when the cycle was Invoiced when read: creating makes an additional invoice."""
+        return self.option.status.value == "invoiced"
+
+    @property
+    def precision(self) -> int:
+        """The currency precision the money values are rounded to."""
+        return self.contract.currency.precision

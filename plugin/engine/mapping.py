@@ -1,0 +1,517 @@
+"""Dataverse rows (DESIGN §3, as READ from the Web API) ⇄ engine data, in one place.
+
+Reading (rows are dicts as the connector returns them: lookups as `_x_value`, DateOnly as
+"YYYY-MM-DD", Money/Decimal as `Decimal` (int accepted, float refused), Choices as ints,
+`@odata.etag` kept as `etag`; nulls read as the DESIGN §4.9 defaults):
+
+    contract_data_from_rows(contract_row, currency_row, subscriptions, change_logs,
+                            usage_records, nris, schedules, invoices_by_id) -> ContractData
+
+  `currency_row` may be None (precision 2). `invoices_by_id` is a mapping invoice id → invoice row
+  (or any iterable of invoice rows) of the contract; it gives the numbers of the existing invoices
+  of each cycle (rows with `w365_category` 2 One-Time are not cycle invoices). Rows of other
+  contracts (by `_w365_billingcontract_value`) are ignored, so set-based reads can be passed whole.
+
+Writing (binds as in DESIGN §3; `ref` arguments are either a GUID or a ready bind value such as a
+`$batch` Content-ID reference "$1" or "/w365_billingschedules(<guid>)"):
+
+    invoice_record(draft, *, schedule=None, run=None, post_tasks_requested=False, name=None) -> dict
+        the deep-insert body for POST `invoices`, lines under `invoice_details`
+    invoice_line_record(line) -> dict                       one `invoicedetails` body
+    schedule_record(draft, *, invoice, run_date, correlation_id=None) -> dict
+        the `w365_billingschedules` body (create or update) for a cycle invoiced by `draft`
+    consumption_updates(draft, invoice) -> tuple[SourceUpdate, ...]
+        the PATCHes linking every consumed row to the invoice: LCLs → statuscode 2 Archived,
+        usage records and NRIs → statuscode 2 Invoiced; each with the ETag read (for If-Match)
+    consumed_change_log_ids(draft) / consumed_usage_record_ids(draft) / consumed_nri_ids(draft)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .draft import InvoiceDraft, InvoiceLine
+from .errors import InvalidRecord
+from .model import (
+    BillingPolicy,
+    BillingSchedule,
+    BillingType,
+    ChangeLog,
+    Contract,
+    ContractData,
+    ContractType,
+    Currency,
+    InvoiceRef,
+    NonRecurringItem,
+    ProrateUnit,
+    ScheduleStatus,
+    Subscription,
+    UsageRecord,
+)
+from .money import factor_decimal
+
+Row = Mapping[str, Any]
+
+# ---------------------------------------------------------------------------------------------
+# reading helpers
+
+
+def _get(row: Row, column: str, *, required: bool = False, what: str = "row") -> Any:
+    value = row.get(column)
+    if required and value in (None, ""):
+        raise InvalidRecord(f"{what} has no {column}", column=column)
+    return value
+
+
+def lookup(row: Row, column: str) -> str | None:
+    """The GUID of lookup `column` as read (`_<column>_value`), or None."""
+    value = row.get(f"_{column}_value")
+    return str(value) if value else None
+
+
+def formatted(row: Row, column: str) -> str | None:
+    """The formatted value annotation of `column` (e.g. a lookup's primary name), if requested."""
+    return row.get(f"{column}@OData.Community.Display.V1.FormattedValue")
+
+
+def read_date(value: Any, column: str) -> date | None:
+    """A DateOnly ("YYYY-MM-DD"); a DateTime string is cut to its date part."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    raise InvalidRecord(f"{column} is not a date: {value!r}", column=column)
+
+
+def read_decimal(value: Any, column: str, default: Decimal | None = Decimal(0)) -> Decimal | None:
+    """A Money/Decimal column as `Decimal` (null → default); floats are refused."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidRecord(
+            f"{column} must be parsed as Decimal, not {type(value).__name__}", column=column
+        )
+    try:
+        result = Decimal(value) if isinstance(value, (int, str)) else value
+    except InvalidOperation:
+        raise InvalidRecord(f"{column} is not a number: {value!r}", column=column) from None
+    if not isinstance(result, Decimal) or not result.is_finite():
+        raise InvalidRecord(f"{column} is not a number: {value!r}", column=column)
+    return result
+
+
+def read_int(value: Any, column: str, default: int) -> int:
+    """An Integer column (null → default)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or int(value) != value:
+        raise InvalidRecord(f"{column} is not an integer: {value!r}", column=column)
+    return int(value)
+
+
+def read_choice(value: Any, column: str, choice, default=None):
+    """A Choice column as its IntEnum (null → default; unknown value → InvalidRecord)."""
+    if value is None and default is not None:
+        return default
+    try:
+        return choice(read_int(value, column, -1))
+    except ValueError:
+        raise InvalidRecord(f"{column} has an unknown value {value!r}", column=column) from None
+
+
+def read_bool(value: Any) -> bool:
+    """A Boolean column (null → false)."""
+    return bool(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# rows → engine data
+
+
+def currency_from_row(row: Row | None) -> Currency:
+    """A `transactioncurrencies` row (None → an unknown currency of precision 2)."""
+    if row is None:
+        return Currency(id=None)
+    precision = read_int(row.get("currencyprecision"), "currencyprecision", 2)
+    if not 0 <= precision <= 10:
+        raise InvalidRecord(
+            f"currencyprecision out of range: {precision}", column="currencyprecision"
+        )
+    return Currency(
+        id=row.get("transactioncurrencyid"),
+        code=row.get("isocurrencycode"),
+        precision=precision,
+        symbol=row.get("currencysymbol"),
+        name=row.get("currencyname"),
+    )
+
+
+def contract_from_row(row: Row, currency_row: Row | None = None) -> Contract:
+    """A `w365_billingcontracts` row (and its currency) as a `Contract`."""
+    what = "billing contract"
+    months = read_int(
+        _get(row, "w365_billingfrequency", required=True, what=what), "w365_billingfrequency", 1
+    )
+    if months <= 0:
+        raise InvalidRecord(
+            f"w365_billingfrequency must be positive, got {months}", column="w365_billingfrequency"
+        )
+    currency = currency_from_row(currency_row)
+    if currency.id is None:
+        currency = Currency(id=lookup(row, "transactioncurrencyid"))
+    return Contract(
+        id=str(_get(row, "w365_billingcontractid", required=True, what=what)),
+        name=row.get("w365_name") or "",
+        account_id=lookup(row, "w365_customer"),
+        account_name=formatted(row, "_w365_customer_value"),
+        type=read_choice(row.get("w365_type"), "w365_type", ContractType, ContractType.RECURRING),
+        months=months,
+        policy=read_choice(
+            row.get("w365_billingpolicy"),
+            "w365_billingpolicy",
+            BillingPolicy,
+            BillingPolicy.ADVANCE,
+        ),
+        prorate_unit=read_choice(
+            row.get("w365_prorateunit"), "w365_prorateunit", ProrateUnit, ProrateUnit.DAYS
+        ),
+        start=read_date(_get(row, "w365_startdate", required=True, what=what), "w365_startdate"),
+        end=read_date(row.get("w365_enddate"), "w365_enddate"),
+        currency=currency,
+        otp_immediately=read_bool(row.get("w365_invoiceotpimmediately")),
+        offset_days=read_int(row.get("w365_invoiceoffsetdays"), "w365_invoiceoffsetdays", 1),
+        payment_terms_days=read_int(row.get("w365_paymenttermsdays"), "w365_paymenttermsdays", 30),
+        discount_percent=read_decimal(row.get("w365_discountpercent"), "w365_discountpercent"),
+        tax_percent=read_decimal(row.get("w365_taxpercent"), "w365_taxpercent"),
+        apply_refunds=read_bool(row.get("w365_applyrefunds")),
+        autosend=read_bool(row.get("w365_autosend")),
+        autosync=read_bool(row.get("w365_autosync")),
+        autocharge=read_bool(row.get("w365_autocharge")),
+        primary_contact_id=lookup(row, "w365_primarybillingcontact"),
+        statecode=read_int(row.get("statecode"), "statecode", 0),
+        etag=row.get("@odata.etag"),
+    )
+
+
+def subscription_from_row(row: Row) -> Subscription:
+    """A `w365_subscriptions` row."""
+    return Subscription(
+        id=str(_get(row, "w365_subscriptionid", required=True, what="subscription")),
+        name=row.get("w365_name") or "",
+        billing_type=read_choice(row.get("w365_billingtype"), "w365_billingtype", BillingType),
+        price=read_decimal(row.get("w365_priceperunit"), "w365_priceperunit"),
+        billable=read_bool(row.get("w365_billable")),
+        taxable=read_bool(row.get("w365_istaxable")),
+        minimum_commitment=read_decimal(
+            row.get("w365_minimumcommitment"), "w365_minimumcommitment"
+        ),
+        statecode=read_int(row.get("statecode"), "statecode", 0),
+        etag=row.get("@odata.etag"),
+    )
+
+
+def change_log_from_row(row: Row) -> ChangeLog:
+    """A `w365_licensechangelogs` row (statuscode 1 Active, 2 Archived)."""
+    what = "license change log"
+    return ChangeLog(
+        id=str(_get(row, "w365_licensechangelogid", required=True, what=what)),
+        subscription_id=lookup(row, "w365_subscription") or "",
+        effective_date=read_date(
+            _get(row, "w365_effectivedate", required=True, what=what), "w365_effectivedate"
+        ),
+        quantity_change=read_decimal(row.get("w365_quantitychange"), "w365_quantitychange"),
+        price=read_decimal(row.get("w365_priceperunit"), "w365_priceperunit", default=None),
+        active=read_int(row.get("statuscode"), "statuscode", 1) == 1,
+        change_type=read_int(row.get("w365_changetype"), "w365_changetype", 2),
+        name=row.get("w365_name"),
+        etag=row.get("@odata.etag"),
+    )
+
+
+def usage_record_from_row(row: Row) -> UsageRecord:
+    """A `w365_usagerecords` row (statuscode 1 Unbilled, 2 Invoiced)."""
+    what = "usage record"
+    return UsageRecord(
+        id=str(_get(row, "w365_usagerecordid", required=True, what=what)),
+        subscription_id=lookup(row, "w365_subscription") or "",
+        charge_date=read_date(
+            _get(row, "w365_chargedate", required=True, what=what), "w365_chargedate"
+        ),
+        amount=read_decimal(row.get("w365_amount"), "w365_amount"),
+        unbilled=read_int(row.get("statuscode"), "statuscode", 1) == 1,
+        name=row.get("w365_name"),
+        etag=row.get("@odata.etag"),
+    )
+
+
+def nri_from_row(row: Row) -> NonRecurringItem:
+    """A `w365_nonrecurringitems` row (statuscode 1 Unbilled, 2 Invoiced)."""
+    what = "non-recurring item"
+    return NonRecurringItem(
+        id=str(_get(row, "w365_nonrecurringitemid", required=True, what=what)),
+        name=row.get("w365_name") or "",
+        quantity=read_decimal(row.get("w365_quantity"), "w365_quantity"),
+        unit_price=read_decimal(row.get("w365_unitprice"), "w365_unitprice"),
+        effective_date=read_date(
+            _get(row, "w365_effectivedate", required=True, what=what), "w365_effectivedate"
+        ),
+        taxable=read_bool(row.get("w365_istaxable")),
+        unbilled=read_int(row.get("statuscode"), "statuscode", 1) == 1,
+        etag=row.get("@odata.etag"),
+    )
+
+
+def schedule_from_row(row: Row) -> BillingSchedule:
+    """A `w365_billingschedules` row (statuscode 1 Pending, 2 Error, 3 Invoiced)."""
+    what = "billing schedule"
+    status = read_int(row.get("statuscode"), "statuscode", 1)
+    if status not in (1, 2, 3):
+        status = 3 if read_int(row.get("statecode"), "statecode", 0) == 1 else 1
+    return BillingSchedule(
+        id=str(_get(row, "w365_billingscheduleid", required=True, what=what)),
+        cycle_start=read_date(
+            _get(row, "w365_cyclestart", required=True, what=what), "w365_cyclestart"
+        ),
+        cycle_end=read_date(row.get("w365_cycleend"), "w365_cycleend"),
+        status=ScheduleStatus(status),
+        invoice_id=lookup(row, "w365_invoice"),
+        message=row.get("w365_message"),
+        etag=row.get("@odata.etag"),
+    )
+
+
+def _belongs(row: Row, contract_id: str) -> bool:
+    owner = lookup(row, "w365_billingcontract")
+    return owner is None or owner.lower() == contract_id.lower()
+
+
+def _cycle_invoices(rows: Iterable[Row], contract_id: str) -> dict[str, tuple[InvoiceRef, ...]]:
+    """Existing cycle invoices (category ≠ 2 One-Time) per cycle key, oldest first."""
+    per_cycle: dict[str, list[tuple[str, str, InvoiceRef]]] = {}
+    for row in rows:
+        if (
+            not _belongs(row, contract_id)
+            or row.get("w365_category") == 2
+            or not row.get("invoiceid")
+        ):
+            continue
+        start = read_date(row.get("w365_cyclestart"), "w365_cyclestart")
+        if start is None:
+            continue
+        ref = InvoiceRef(str(row["invoiceid"]), row.get("invoicenumber"))
+        per_cycle.setdefault(start.isoformat(), []).append(
+            (str(row.get("createdon") or ""), ref.number or "", ref)
+        )
+    return {k: tuple(r for *_, r in sorted(v, key=lambda t: t[:2])) for k, v in per_cycle.items()}
+
+
+def contract_data_from_rows(
+    contract_row: Row,
+    currency_row: Row | None = None,
+    subscriptions: Iterable[Row] = (),
+    change_logs: Iterable[Row] = (),
+    usage_records: Iterable[Row] = (),
+    nris: Iterable[Row] = (),
+    schedules: Iterable[Row] = (),
+    invoices_by_id: Mapping[str, Row] | Iterable[Row] = (),
+) -> ContractData:
+    """Everything the engine needs for one contract, from its Web API rows (see the module doc)."""
+    contract = contract_from_row(contract_row, currency_row)
+    cid = contract.id
+    invoice_rows = (
+        invoices_by_id.values() if isinstance(invoices_by_id, Mapping) else invoices_by_id
+    )
+    return ContractData(
+        contract=contract,
+        subscriptions=tuple(subscription_from_row(r) for r in subscriptions if _belongs(r, cid)),
+        change_logs=tuple(change_log_from_row(r) for r in change_logs if _belongs(r, cid)),
+        usage_records=tuple(usage_record_from_row(r) for r in usage_records if _belongs(r, cid)),
+        nris=tuple(nri_from_row(r) for r in nris if _belongs(r, cid)),
+        schedules=tuple(schedule_from_row(r) for r in schedules if _belongs(r, cid)),
+        cycle_invoices=_cycle_invoices(invoice_rows, cid),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# engine data → rows
+
+
+def bind(entity_set: str, ref: str) -> str:
+    """A bind value: `ref` as is when it is already one ("$1", "/set(id)"), else "/<set>(<ref>)"."""
+    return ref if ref.startswith(("$", "/")) else f"/{entity_set}({ref})"
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def invoice_name(draft: InvoiceDraft) -> str:
+    """The invoice's `name`: "<contract> <start>–<end>" or "<contract> one-time <date>"."""
+    if draft.is_one_time:
+        return f"{draft.contract.name} one-time {draft.invoice_date.isoformat()}"
+    return f"{draft.contract.name} {draft.period_start.isoformat()}–{draft.period_end.isoformat()}"
+
+
+def schedule_name(draft: InvoiceDraft) -> str:
+    """The schedule's `w365_name`: "<contract name> <start>–<end>"."""
+    return f"{draft.contract.name} {draft.period_start.isoformat()}–{draft.period_end.isoformat()}"
+
+
+def invoice_line_record(line: InvoiceLine) -> dict[str, Any]:
+    """One `invoicedetails` body (money as exact Decimals) with its source lookups bound."""
+    record: dict[str, Any] = {
+        "lineitemnumber": line.number,
+        "productdescription": line.name,
+        "description": line.description,
+        "w365_linecategory": int(line.category),
+        "w365_periodstart": line.period_start.isoformat(),
+        "w365_periodend": line.period_end.isoformat(),
+        "w365_prorationfactor": factor_decimal(line.proration_factor),
+        "quantity": line.quantity,
+        "priceperunit": line.unit_price,
+        "baseamount": line.amount,
+        "manualdiscountamount": line.discount,
+        "tax": line.tax,
+        "extendedamount": line.total,
+        "w365_istaxable": line.taxable,
+    }
+    if line.subscription_id:
+        record["w365_Subscription@odata.bind"] = bind("w365_subscriptions", line.subscription_id)
+    if line.change_log_id:
+        record["w365_LicenseChangeLog@odata.bind"] = bind(
+            "w365_licensechangelogs", line.change_log_id
+        )
+    if line.nri_id:
+        record["w365_NonRecurringItem@odata.bind"] = bind("w365_nonrecurringitems", line.nri_id)
+    return record
+
+
+def invoice_record(
+    draft: InvoiceDraft,
+    *,
+    schedule: str | None = None,
+    run: str | None = None,
+    post_tasks_requested: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The deep-insert body for POST `invoices`: header, binds, `invoice_details` (DESIGN §3, §5).
+
+    `schedule` / `run`: GUID or bind reference of the billing schedule / invoice run (or None).
+    """
+    contract, totals = draft.contract, draft.totals
+    record: dict[str, Any] = {
+        "name": name or invoice_name(draft),
+        "w365_BillingContract@odata.bind": bind("w365_billingcontracts", contract.id),
+        "w365_cyclestart": draft.period_start.isoformat(),
+        "w365_cycleend": draft.period_end.isoformat(),
+        "w365_invoicedate": draft.invoice_date.isoformat(),
+        "duedate": draft.due_date.isoformat(),
+        "w365_category": int(draft.invoice_category),
+        "totallineitemamount": totals.amount,
+        "discountamount": totals.discount,
+        "totaltax": totals.tax,
+        "totalamount": totals.total,
+        "w365_runtype": 1,
+        "w365_posttasksrequested": bool(post_tasks_requested),
+        "statecode": 0,
+        "statuscode": 1,
+        "invoice_details": [invoice_line_record(line) for line in draft.lines],
+    }
+    if contract.account_id:
+        record["customerid_account@odata.bind"] = bind("accounts", contract.account_id)
+    if contract.currency.id:
+        record["transactioncurrencyid@odata.bind"] = bind(
+            "transactioncurrencies", contract.currency.id
+        )
+    if schedule:
+        record["w365_BillingSchedule@odata.bind"] = bind("w365_billingschedules", schedule)
+    if run:
+        record["w365_InvoiceRun@odata.bind"] = bind("w365_invoiceruns", run)
+    return record
+
+
+def schedule_record(
+    draft: InvoiceDraft,
+    *,
+    invoice: str,
+    run_date: datetime,
+    correlation_id: str | None = None,
+    run_type: int = 1,
+) -> dict[str, Any]:
+    """The `w365_billingschedules` body: the draft's cycle Invoiced by `invoice` (create/update)."""
+    if draft.is_one_time:
+        raise ValueError("a one-time invoice writes no billing schedule")
+    when = (
+        run_date.astimezone(timezone.utc)
+        if run_date.tzinfo
+        else run_date.replace(tzinfo=timezone.utc)
+    )
+    record: dict[str, Any] = {
+        "w365_name": schedule_name(draft),
+        "w365_BillingContract@odata.bind": bind("w365_billingcontracts", draft.contract.id),
+        "w365_cyclestart": draft.period_start.isoformat(),
+        "w365_cycleend": draft.period_end.isoformat(),
+        "w365_scheduledate": _iso(draft.schedule_date),
+        "w365_Invoice@odata.bind": bind("invoices", invoice),
+        "w365_rundate": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "w365_runtype": run_type,
+        "w365_message": None,
+        "statecode": 1,
+        "statuscode": 3,
+    }
+    if correlation_id is not None:
+        record["w365_correlationid"] = correlation_id
+    return record
+
+
+@dataclass(frozen=True)
+class SourceUpdate:
+    """A PATCH of a consumed row: `entity_set(id)` with `changes`, `If-Match: etag` when known."""
+
+    entity_set: str
+    id: str
+    changes: dict[str, Any]
+    etag: str | None
+
+
+def consumed_change_log_ids(draft: InvoiceDraft) -> tuple[str, ...]:
+    """LCLs the invoice consumes (→ Archived)."""
+    return draft.consumption.change_log_ids
+
+
+def consumed_usage_record_ids(draft: InvoiceDraft) -> tuple[str, ...]:
+    """Usage records the invoice consumes (→ Invoiced)."""
+    return draft.consumption.usage_record_ids
+
+
+def consumed_nri_ids(draft: InvoiceDraft) -> tuple[str, ...]:
+    """NRIs the invoice consumes (→ Invoiced)."""
+    return draft.consumption.nri_ids
+
+
+def consumption_updates(draft: InvoiceDraft, invoice: str) -> tuple[SourceUpdate, ...]:
+    """Every consumed row's PATCH: statuscode 2 (Archived / Invoiced) and `w365_Invoice` bound."""
+    etags = {(s, i): e for s, i, e in draft.source_etags}
+    changes = {"statuscode": 2, "w365_Invoice@odata.bind": bind("invoices", invoice)}
+    updates = []
+    for entity_set, ids in (
+        ("w365_licensechangelogs", draft.consumption.change_log_ids),
+        ("w365_usagerecords", draft.consumption.usage_record_ids),
+        ("w365_nonrecurringitems", draft.consumption.nri_ids),
+    ):
+        updates.extend(
+            SourceUpdate(entity_set, i, dict(changes), etags.get((entity_set, i))) for i in ids
+        )
+    return tuple(updates)

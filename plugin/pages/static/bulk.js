@@ -1,0 +1,246 @@
+/* The bulk Generate Invoice window: one row per contract, Proceed, live Result, Retry failed, CSV. */
+"use strict";
+
+(() => {
+  const { api, el, showNotice } = W365;
+  const page = document.getElementById("page");
+  const ids = (page.dataset.contractIds || "").split(",").filter(Boolean);
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    pageError: $("page-error"), loading: $("loading"), table: $("rows"), body: document.querySelector("#rows tbody"),
+    summary: $("summary"), actions: $("actions"), progressText: $("progress-text"), progress: $("progress"),
+    download: $("download"), retry: $("retry"), proceed: $("proceed"),
+  };
+  const POLL_MS = 700;
+  const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (DESIGN §6)
+  const TASK_NAMES = { send: "Send", sync: "Sync", charge: "Charge", 1: "Send", 2: "Sync", 3: "Charge" };
+  const AUTOMATION_NAMES = { send: "auto-send", sync: "auto-sync", charge: "auto-charge" };
+
+  /** One entry per requested id: {id, data (its /bulk/rows row or null), tr, select, check, warning,
+      result (cell), money, status, skip (not found: not sent)}. */
+  const rows = [];
+  let runId = null;
+  let polling = false;
+  const onAuthError = W365.wireKeyForm(() => (runId ? poll() : load()));
+
+  function enabledAutomations(data) {
+    const automations = (data && data.automations) || {};
+    return Object.keys(AUTOMATION_NAMES).filter((k) => automations[k]);
+  }
+
+  function rowWarning(row) {
+    const cycle = (row.data.cycles || []).find((c) => c.key === row.select.value);
+    const warning = W365.reinvoiceWarning(cycle);
+    row.warning.textContent = warning || "";
+    row.warning.hidden = !warning;
+  }
+
+  function buildRow(index, id, data) {
+    const n = index + 1;
+    const tr = el("tr", { "data-contract-id": id });
+    const row = { id, data, tr, money: W365.moneyFormatter(data && data.currency) };
+    const problem = !data ? "This billing contract was not found."
+      : data.error ? `This billing contract cannot be invoiced: ${data.error}` : null;
+    const nameCell = el("th", { scope: "row", id: `name-${n}`, text: (data && data.name) || id });
+    if (problem) {
+      tr.append(nameCell, el("td", { colspan: "2", class: "muted", text: "—" }),
+        el("td", { class: "result failed" }, el("span", { class: "state", text: problem })));
+      row.skip = true;
+      return row;
+    }
+    row.select = el("select", { id: `cycle-${n}`, "aria-labelledby": `name-${n} cycle-head`,
+      "aria-describedby": `warn-${n}` });
+    W365.fillCycleSelect(row.select, data.cycles || [], data.default_cycle || (data.cycles[0] && data.cycles[0].key));
+    row.select.disabled = !(data.cycles || []).length;
+    row.warning = el("span", { class: "row-warn", id: `warn-${n}`, hidden: true });
+    const automations = enabledAutomations(data);
+    row.check = el("input", { type: "checkbox", id: `post-${n}`, "aria-describedby": `post-note-${n}` });
+    row.check.checked = automations.length > 0;
+    row.check.disabled = automations.length === 0;
+    const note = automations.length ? `Runs ${automations.map((k) => AUTOMATION_NAMES[k]).join(", ")}`
+      : "No automations are enabled on this contract";
+    const label = el("label", { class: "sr-only", for: `post-${n}`, text: `Trigger post invoicing tasks for ${data.name}` });
+    row.result = el("td", { class: "result", id: `result-${n}` }, el("span", { class: "muted", text: "—" }));
+    tr.append(nameCell, el("td", {}, row.select, row.warning),
+      el("td", {}, label, el("span", { class: "check" }, row.check,
+        el("span", { class: "compact-only", "aria-hidden": "true", text: "Post invoicing tasks" })),
+      el("span", { class: "row-note", id: `post-note-${n}`, text: note })), row.result);
+    row.select.addEventListener("change", () => rowWarning(row));
+    rowWarning(row);
+    return row;
+  }
+
+  async function load() {
+    ui.pageError.hidden = true;
+    try {
+      const { data } = await api("POST", "/bulk/rows", { ids });
+      const byId = new Map((data.rows || []).map((r) => [String(r.billing_contract_id).toLowerCase(), r]));
+      // contracts that exist but cannot be read come back in `errors` with the reason
+      for (const problem of data.errors || []) {
+        byId.set(String(problem.billing_contract_id).toLowerCase(), { name: null, error: problem.message });
+      }
+      rows.length = 0;
+      ids.forEach((id, i) => rows.push(buildRow(i, id, byId.get(id.toLowerCase()) || null)));
+      ui.body.replaceChildren(...rows.map((r) => r.tr));
+      ui.table.hidden = false;
+      ui.actions.hidden = false;
+      ui.loading.textContent = "";
+      ui.proceed.disabled = !rows.some((r) => !r.skip);
+    } catch (error) {
+      ui.loading.textContent = "";
+      showNotice(ui.pageError, "error", `The billing contracts could not be loaded: ${error.message}`);
+      onAuthError(error);
+    }
+  }
+
+  function taskList(tasks) {
+    if (!tasks || !tasks.length) return null;
+    return el("ul", { "aria-label": "Post invoicing tasks" }, ...tasks.map((t) => {
+      const status = String(t.status || "").replace(/^./, (c) => c.toUpperCase());
+      return el("li", { text: `${TASK_NAMES[t.task] || t.task}: ${status}${t.message ? ` — ${t.message}` : ""}` });
+    }));
+  }
+
+  function renderResult(row, result) {
+    const status = (result && result.status) || "pending";
+    row.status = status;
+    row.result.className = `result ${status}`;
+    const parts = [];
+    if (status === "created" && result.invoice) {
+      const inv = result.invoice;
+      const url = W365.invoiceUrl(inv.id);
+      const number = url ? el("a", { href: url, target: "_blank", rel: "noopener", text: inv.number }) : inv.number;
+      parts.push(el("span", { class: "state" }, "Created ", number, ` · ${row.money(inv.total)}`));
+      const existing = result.existing_invoices || [];
+      if (existing.length) parts.push(el("span", { class: "detail", text: `Additional invoice; ${W365.invoiceNumbers(existing)} already existed` }));
+      parts.push(taskList(result.post_tasks));
+    } else if (status === "skipped") {
+      parts.push(el("span", { class: "state", text: "Skipped" }), el("span", { class: "detail", text: result.message || "" }));
+    } else if (status === "failed") {
+      parts.push(el("span", { class: "state", text: "Failed" }), el("span", { class: "detail", text: result.message || "unknown reason" }));
+    } else {
+      parts.push(el("span", { class: "state", text: "Pending…" }));
+    }
+    row.result.replaceChildren(...parts.filter(Boolean));
+  }
+
+  function tasksOutstanding(runRows) {
+    return runRows.some((r) => ((r.result && r.result.post_tasks) || []).some((t) => t.status === "queued" || t.status === "running"));
+  }
+
+  function renderRun(run) {
+    const active = rows.filter((r) => !r.skip);
+    (run.rows || []).forEach((runRow, i) => {
+      const row = active[Number.isInteger(runRow.row_index) ? runRow.row_index : i];
+      if (row) renderResult(row, runRow.result);
+    });
+    const progress = run.progress || { done: 0, total: active.length };
+    ui.progress.hidden = false;
+    ui.progress.max = progress.total || 1;
+    ui.progress.value = progress.done;
+    ui.progressText.textContent = `${progress.done} of ${progress.total} done`;
+    if (run.status !== "running") {
+      const count = (s) => active.filter((r) => r.status === s).length;
+      ui.summary.replaceChildren(el("p", { class: "notice " + (count("failed") ? "warn" : "ok"),
+        text: `Finished: ${count("created")} created, ${count("skipped")} skipped, ${count("failed")} failed.` }));
+      ui.retry.hidden = count("failed") === 0;
+      ui.retry.disabled = false;
+    }
+  }
+
+  function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+  async function poll() {
+    if (polling) return;
+    polling = true;
+    let finishedAt = null;
+    let failures = 0;
+    try {
+      for (;;) {
+        let run;
+        try {
+          ({ data: run } = await api("GET", `/invoice-runs/${encodeURIComponent(runId)}`));
+          failures = 0;
+        } catch (error) {
+          // a brief outage must not lose the run: keep asking a few times before telling the user
+          if (error.status === 401 || ++failures >= 5) {
+            showNotice(ui.pageError, "error", `The run's progress could not be read: ${error.message}`);
+            onAuthError(error);
+            return;
+          }
+          await sleep(POLL_MS * failures);
+          continue;
+        }
+        renderRun(run);
+        if (run.status === "running") finishedAt = null;  // e.g. Retry failed pressed meanwhile
+        else {
+          finishedAt = finishedAt || Date.now();
+          if (!tasksOutstanding(run.rows || []) || Date.now() - finishedAt > POST_TASK_WAIT_MS) return;
+        }
+        await sleep(POLL_MS);
+      }
+    } finally {
+      polling = false;
+    }
+  }
+
+  async function start(request) {
+    ui.pageError.hidden = true;
+    ui.summary.replaceChildren();
+    try {
+      const { data } = await request();
+      runId = data.run_id;
+      ui.download.href = `${page.dataset.apiBase}/invoice-runs/${encodeURIComponent(runId)}/results.csv`;
+      ui.download.setAttribute("download", `invoice-run-${runId}.csv`);
+      ui.download.hidden = false;
+      await poll();
+    } catch (error) {
+      showNotice(ui.pageError, "error", `The invoices could not be generated: ${error.message}`);
+      onAuthError(error);
+      return false;
+    }
+    return true;
+  }
+
+  async function proceed() {
+    const active = rows.filter((r) => !r.skip);
+    const body = {
+      source: "page",
+      rows: active.map((r) => ({
+        billing_contract_id: r.id, cycle: r.select.value || null, trigger_post_invoicing_tasks: r.check.checked,
+      })),
+    };
+    ui.proceed.disabled = true;
+    active.forEach((r) => { r.select.disabled = true; r.check.disabled = true; renderResult(r, null); });
+    ui.progressText.textContent = `0 of ${active.length} done`;
+    ui.progressText.focus();  // Proceed is now disabled: keep keyboard focus on what changes next
+    const ok = await start(() => api("POST", "/invoice-runs", body, { "Idempotency-Key": W365.uuid() }));
+    if (!ok && !runId) {  // nothing started: let the user change the rows and press Proceed again
+      active.forEach((r) => {
+        r.select.disabled = false;
+        r.check.disabled = !enabledAutomations(r.data).length;
+        r.result.className = "result";
+        r.result.replaceChildren(el("span", { class: "muted", text: "—" }));
+      });
+      ui.proceed.disabled = false;
+      ui.progressText.textContent = "";
+    }
+  }
+
+  async function retry() {
+    ui.retry.disabled = true;
+    ui.retry.hidden = true;
+    rows.filter((r) => r.status === "failed").forEach((r) => renderResult(r, null));
+    await start(() => api("POST", `/invoice-runs/${encodeURIComponent(runId)}/retry`, {}, { "Idempotency-Key": W365.uuid() }));
+  }
+
+  ui.download.addEventListener("click", (event) => {
+    if (!W365.apiKey()) return;  // dev mode: the plain link downloads; with a key, fetch it with the header
+    event.preventDefault();
+    W365.download(`/invoice-runs/${encodeURIComponent(runId)}/results.csv`, `invoice-run-${runId}.csv`)
+      .catch((error) => showNotice(ui.pageError, "error", `The CSV could not be downloaded: ${error.message}`));
+  });
+  ui.proceed.addEventListener("click", proceed);
+  ui.retry.addEventListener("click", retry);
+  if (ids.length) load();
+})();

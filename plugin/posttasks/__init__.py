@@ -1,0 +1,5 @@
+"""Post-invoicing tasks (DESIGN §6): plan the Queued rows, run them in a worker, report their state."""
+from plugin.posttasks.model import TaskStatus, TaskType, planned_tasks
+from plugin.posttasks.worker import PostTaskWorker
+
+__all__ = ["TaskStatus", "TaskType", "planned_tasks", "PostTaskWorker"]

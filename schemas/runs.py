@@ -1,0 +1,143 @@
+"""Bulk window and invoice-run schemas (DESIGN §7): `/bulk/rows`, `/invoice-runs`."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.api import CYCLE_KEY, AutomationsSchema, CycleSchema, RowResultSchema, StrictSchema
+from schemas.webhook import ON_EXISTING_CHOICES, GuidString, is_guid, normalise_guid
+
+MAX_BULK_IDS = 5000
+MAX_RUN_ROWS = 10000
+RUN_SOURCES = ("api", "page", "cli")
+
+
+class IdList(fields.Field):
+    """Contract ids as a comma-separated string (query) or a JSON array (body): canonical GUIDs, in order."""
+
+    default_error_messages = {
+        "invalid": "Expected a comma-separated string or a list of GUIDs.",
+        "empty": "At least one id is required.",
+        "too_many": f"At most {MAX_BULK_IDS} ids.",
+        "invalid_guid": "Not a valid GUID: {value}.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            items = [part.strip() for part in value.split(",") if part.strip()]
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            items = [v.strip() for v in value]
+        else:
+            raise self.make_error("invalid")
+        if not items:
+            raise self.make_error("empty")
+        if len(items) > MAX_BULK_IDS:
+            raise self.make_error("too_many")
+        for item in items:
+            if not is_guid(item):
+                raise self.make_error("invalid_guid", value=item[:60])
+        return list(dict.fromkeys(normalise_guid(i) for i in items))
+
+
+class BulkRowsQuerySchema(StrictSchema):
+    """`GET /bulk/rows?ids=a,b,…` (and `as_of`)."""
+
+    ids = IdList(required=True)
+    as_of = fields.Date(load_default=None)
+
+
+class BulkRowsBodySchema(StrictSchema):
+    """`POST /bulk/rows {ids, as_of?}`."""
+
+    ids = IdList(required=True)
+    as_of = fields.Date(allow_none=True, load_default=None)
+
+
+class BulkRowSchema(Schema):
+    billing_contract_id = fields.String(required=True)
+    name = fields.String(required=True)
+    cycles = fields.List(fields.Nested(CycleSchema), required=True)
+    default_cycle = fields.String(allow_none=True, required=True)
+    automations = fields.Nested(AutomationsSchema, required=True)
+
+
+class BulkRowErrorSchema(Schema):
+    billing_contract_id = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class BulkRowsResponseSchema(Schema):
+    rows = fields.List(fields.Nested(BulkRowSchema), required=True)
+    not_found = fields.List(fields.String(), required=True,
+                            metadata={"description": "requested ids that name no billing contract"})
+    errors = fields.List(fields.Nested(BulkRowErrorSchema), required=True,
+                         metadata={"description": "contracts that exist but could not be read"})
+
+
+class RunRowRequestSchema(StrictSchema):
+    billing_contract_id = GuidString(required=True)
+    cycle = fields.String(allow_none=True, load_default=None, validate=CYCLE_KEY)
+    trigger_post_invoicing_tasks = fields.Boolean(required=True)
+
+
+class CreateRunRequestSchema(StrictSchema):
+    """`POST /invoice-runs`."""
+
+    rows = fields.List(fields.Nested(RunRowRequestSchema), required=True,
+                       validate=validate.Length(min=1, max=MAX_RUN_ROWS))
+    on_existing = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(ON_EXISTING_CHOICES))
+    as_of = fields.Date(allow_none=True, load_default=None)
+    source = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(RUN_SOURCES),
+                           metadata={"description": "recorded as w365_source; api when omitted"})
+
+
+class WaitQuerySchema(StrictSchema):
+    """`?wait=S`: wait up to S seconds for the run to finish."""
+
+    wait = fields.Float(load_default=None, validate=validate.Range(min=0, max=300))
+
+
+class RunAcceptedSchema(Schema):
+    run_id = fields.String(required=True)
+
+
+class PostTaskSchema(Schema):
+    task = fields.String(required=True, validate=validate.OneOf(("send", "sync", "charge")))
+    status = fields.String(required=True, validate=validate.OneOf(("queued", "succeeded", "failed", "skipped")))
+    message = fields.String(required=True)
+
+
+class RunRowResultSchema(RowResultSchema):
+    """A row's Result: the single flow's result (`pending` until known) plus its post tasks."""
+
+    status = fields.String(required=True, validate=validate.OneOf(("pending", "created", "skipped", "failed")))
+    post_tasks = fields.List(fields.Nested(PostTaskSchema), required=True)
+
+
+class RunRowSchema(Schema):
+    row_index = fields.Integer(required=True)
+    billing_contract_id = fields.String(required=True)
+    name = fields.String(allow_none=True, required=True)
+    cycle = fields.String(allow_none=True, required=True)
+    trigger_post_invoicing_tasks = fields.Boolean(required=True)
+    result = fields.Nested(RunRowResultSchema, required=True)
+
+
+class ProgressSchema(Schema):
+    done = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+
+
+class CountsSchema(Schema):
+    created = fields.Integer(required=True)
+    skipped = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class RunSchema(Schema):
+    run_id = fields.String(required=True)
+    run_key = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("running", "completed", "completed_with_errors")))
+    source = fields.String(allow_none=True, required=True)
+    progress = fields.Nested(ProgressSchema, required=True)
+    counts = fields.Nested(CountsSchema, required=True)
+    rows = fields.List(fields.Nested(RunRowSchema), required=True)

@@ -1,0 +1,109 @@
+"""The run engine itself (plugin.invoicing.runs / run_rows): races, replays, repeats, chunks."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import pytest
+
+from connectors.dataverse import Batch, odata
+from plugin.config import Config
+from plugin.invoicing.reads import load_contracts
+from plugin.invoicing.run_model import RunRequest, RunRow
+from plugin.invoicing.run_rows import ChunkWriter, plan_row
+from plugin.invoicing.run_store import open_run, run_items
+from plugin.invoicing.runs import RunService, chunks
+from plugin.invoicing.writes import add_invoice_changeset
+from tests import factories
+
+AS_OF = date(2026, 2, 1)
+
+
+@pytest.fixture(scope="module")
+def service(dataverse_client):
+    svc = RunService(dataverse_client, Config())
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with ThreadPoolExecutor(2) as executor:
+        yield executor
+
+
+def one_row_run(client, contract_id: str, cycle: str | None = "2026-01-01") -> tuple[str, RunRow]:
+    row = RunRow(0, contract_id, cycle, False)
+    record, _ = open_run(client, RunRequest(rows=(row,)))
+    return record.run_id, row
+
+
+def stale_plan(client, contract_id: str, row: RunRow):
+    loaded = next(load_contracts(client, [contract_id]))
+    return plan_row(row, loaded, on_existing=None, as_of=AS_OF, cycle_range=2)
+
+
+def invoices_of(client, contract_id: str) -> list[dict]:
+    return list(client.query("invoices", select=["invoiceid", "invoicenumber", "w365_cyclestart"],
+                             filter=odata.eq("_w365_billingcontract_value", contract_id)))
+
+
+def test_a_cycle_invoiced_after_the_read_is_skipped_concurrently(dataverse_client, world, service, pool):
+    contract = factories.license_contract(dataverse_client, world)["contract_id"]
+    run_id, row = one_row_run(dataverse_client, contract)
+    plan = stale_plan(dataverse_client, contract, row)            # status read: uninvoiced
+    other = service.start(RunRequest(rows=(RunRow(0, contract, "2026-01-01", False),)), background=False)
+    winner = service.view(other).results[0].outcome.invoice
+
+    result = ChunkWriter(dataverse_client, pool, run_id, 2).write([plan])[0]
+    assert result.status == "skipped"
+    assert result.outcome.message == f"invoiced concurrently by {winner['number']}"
+    assert [i["invoiceid"] for i in invoices_of(dataverse_client, contract)] == [winner["id"]]
+    assert [i["w365_result"] for i in run_items(dataverse_client, run_id)] == [2]
+
+
+def test_a_replayed_change_set_that_had_succeeded_reports_created(dataverse_client, world, pool):
+    contract = factories.license_contract(dataverse_client, world)["contract_id"]
+    run_id, row = one_row_run(dataverse_client, contract)
+    plan = stale_plan(dataverse_client, contract, row)
+    batch = Batch()                           # the first delivery: written, but its answer was "lost"
+    add_invoice_changeset(batch, plan.draft, run=run_id, row_index=0, correlation_id=plan.correlation_id)
+    assert dataverse_client.execute_batch(batch).changesets[0].ok
+
+    result = ChunkWriter(dataverse_client, pool, run_id, 2).write([plan])[0]
+    invoices = invoices_of(dataverse_client, contract)
+    assert len(invoices) == 1
+    assert result.status == "created" and result.outcome.invoice["id"] == invoices[0]["invoiceid"]
+    assert result.outcome.invoice["number"] == invoices[0]["invoicenumber"]
+
+
+def test_the_same_contract_twice_in_one_run(dataverse_client, world, service):
+    ids = factories.license_contract(dataverse_client, world, frequency=1)
+    contract = ids["contract_id"]
+    factories.create_change_log(dataverse_client, ids["subscription_id"], contract, effective="2026-01-10", delta=2)
+    rows = (RunRow(0, contract, None, False), RunRow(1, contract, None, False))
+    view = service.view(service.start(RunRequest(rows=rows, as_of=AS_OF), background=False))
+    assert [r.status for r in view.results] == ["created", "created"]
+    assert [r.outcome.cycle for r in view.results] == ["2026-01-01", "2026-02-01"]
+    lcl = dataverse_client.query("w365_licensechangelogs", select=["_w365_invoice_value", "statuscode"],
+                                 filter=odata.eq("_w365_billingcontract_value", contract))
+    consumers = {row["_w365_invoice_value"] for row in lcl if row["statuscode"] == 2}
+    assert consumers == {view.results[0].outcome.invoice["id"]}
+
+
+def test_a_run_is_streamed_in_chunks(dataverse_client, world):
+    ids = [factories.license_contract(dataverse_client, world)["contract_id"] for _ in range(7)]
+    svc = RunService(dataverse_client, Config(), chunk_rows=3)
+    seen: list[int] = []
+    request = RunRequest(rows=tuple(RunRow(i, c, None, False) for i, c in enumerate(ids)), as_of=AS_OF)
+    run_id = svc.start(request, background=False, on_progress=lambda done, total: seen.append(done))
+    assert seen == [3, 6, 7]
+    run = dataverse_client.get("w365_invoiceruns", run_id)
+    assert (run["w365_status"], run["w365_total"], run["w365_created"]) == (2, 7, 7)
+    svc.close()
+
+
+def test_chunks_put_a_repeated_contract_in_a_later_pass():
+    rows = [RunRow(i, c, None, False) for i, c in enumerate("abacdaa")]
+    assert [(p, [r.index for r in chunk]) for p, chunk in chunks(rows, 2)] == [
+        (0, [0, 1]), (0, [3, 4]), (1, [2]), (2, [5]), (3, [6])]

@@ -1,0 +1,39 @@
+"""`w365 seed` writes the demo data set through the connector, once."""
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from plugin.cli import main
+from plugin.seed import generate_dataset
+
+ARGS = ["seed", "--contracts", "40", "--seed", "11", "--as-of", "2026-11-26"]
+
+
+def _count(client, entity_set: str, key: str) -> int:
+    return sum(1 for _ in client.query(entity_set, select=[key]))
+
+
+def test_seed_writes_the_data_set_once(local_dataverse, dataverse_client):
+    env = {"W365_DATAVERSE_URL": local_dataverse.url, "W365_DATAVERSE_TOKEN": "local-dev-token"}
+    runner = CliRunner()
+    first = runner.invoke(main, ARGS, env=env)
+    assert first.exit_code == 0, first.output
+
+    from datetime import date
+    expected = generate_dataset(40, seed=11, today=date(2026, 11, 26)).counts()
+    assert _count(dataverse_client, "w365_billingcontracts", "w365_billingcontractid") == 40
+    assert _count(dataverse_client, "w365_licensechangelogs", "w365_licensechangelogid") == expected["w365_licensechangelogs"]
+    assert _count(dataverse_client, "w365_usagerecords", "w365_usagerecordid") == expected["w365_usagerecords"]
+
+    before = local_dataverse.stats()["operations"]
+    second = runner.invoke(main, ARGS, env=env)
+    assert second.exit_code == 0, second.output
+    assert "already in Dataverse" in second.output
+    assert _count(dataverse_client, "w365_billingcontracts", "w365_billingcontractid") == 40
+    # the second run only read (currencies + the first contract), it wrote nothing
+    assert local_dataverse.stats()["operations"] - before <= 3
+
+
+def test_seed_reuses_existing_currencies(local_dataverse, dataverse_client):
+    codes = [row["isocurrencycode"] for row in dataverse_client.query("transactioncurrencies", select=["isocurrencycode"])]
+    assert sorted(codes) == ["EUR", "JPY", "USD"]
