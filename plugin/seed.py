@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import calendar
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from connectors.dataverse import DataverseClient, odata
+from plugin.engine import add_months
 
 # entity set -> logical name, in the order rows must be written (lookup targets first)
 WRITE_ORDER: tuple[tuple[str, str], ...] = (
@@ -78,17 +80,6 @@ def _weighted(rng: random.Random, options) -> Any:
     return rng.choices([o[0] for o in options], weights=[o[-1] for o in options])[0]
 
 
-def _add_months(d: date, months: int) -> date:
-    month_index = d.month - 1 + months
-    year, month = d.year + month_index // 12, month_index % 12 + 1
-    for day in range(d.day, 27, -1):
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    return date(year, month, min(d.day, 28))
-
-
 class _Generator:
     """Builds one data set; every random choice comes from one seeded `random.Random`."""
 
@@ -144,7 +135,8 @@ class _Generator:
         frequency = _weighted(rng, FREQUENCIES)
         day = rng.choice([1] * 8 + list(range(2, 29)) + [29, 30, 31])
         months_back = rng.randint(0, 20)
-        start = _clamp_day(_add_months(self.today.replace(day=1), -months_back), day)
+        month = add_months(self.today.replace(day=1), -months_back)
+        start = month.replace(day=min(day, calendar.monthrange(month.year, month.month)[1]))
         end = None
         if rng.random() < 0.15:
             end = start + timedelta(days=rng.randint(60, 900))
@@ -180,15 +172,20 @@ class _Generator:
             for _ in range(rng.randint(1, 3)):
                 self.nri(contract_id, start)
             return
+        used: set[str] = set()
         for _ in range(rng.randint(1, 4)):
             kind = rng.choices((1, 2, 3), weights=(60, 20, 20))[0]
-            self.subscription(contract_id, kind, start, precision=0 if code == "JPY" else 2)
+            self.subscription(contract_id, kind, start, precision=0 if code == "JPY" else 2, used=used)
         for _ in range(rng.choice([0, 0, 0, 1, 1, 2])):
             self.nri(contract_id, start)
 
-    def subscription(self, contract_id: str, kind: int, start: date, precision: int) -> None:
+    def subscription(self, contract_id: str, kind: int, start: date, precision: int, used: set[str]) -> None:
         rng = self.rng
-        name, price = rng.choice({1: LICENSES, 2: SERVICES, 3: USAGE}[kind])
+        catalogue = [item for item in {1: LICENSES, 2: SERVICES, 3: USAGE}[kind] if item[0] not in used]
+        if not catalogue:
+            return
+        name, price = rng.choice(catalogue)
+        used.add(name)
         price = Decimal(price) if precision else Decimal(price).scaleb(2).quantize(Decimal("1"))
         sub_start = start if rng.random() < 0.7 else min(self.today, start + timedelta(days=rng.randint(1, 120)))
         sub_id = self.data.add("w365_subscriptions", {
@@ -205,7 +202,7 @@ class _Generator:
         }
         if kind == 3:
             for months_ago in range(rng.randint(1, 3), 0, -1):
-                charge = _add_months(self.today, -months_ago).replace(day=rng.randint(1, 28))
+                charge = add_months(self.today, -months_ago).replace(day=rng.randint(1, 28))
                 if charge >= start:
                     self.data.add("w365_usagerecords", {
                         "w365_usagerecordid": self.new_id(), "w365_name": f"{name} {charge:%Y-%m}",
@@ -246,15 +243,6 @@ class _Generator:
             "statuscode": 1,
             "w365_BillingContract@odata.bind": odata.bind("w365_billingcontracts", contract_id),
         })
-
-
-def _clamp_day(d: date, day: int) -> date:
-    for candidate in range(day, 27, -1):
-        try:
-            return d.replace(day=candidate)
-        except ValueError:
-            continue
-    return d
 
 
 def generate_dataset(contracts: int = 250, seed: int = 365, today: date | None = None) -> Dataset:

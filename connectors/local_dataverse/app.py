@@ -82,59 +82,58 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         body = request.get_data()  # always drain the body (keep-alive connections)
         rt.stats.add("http_requests")
         rt.faults.sleep()
-        if rt.faults.roll("rate_429"):
-            rt.stats.add("faults_429")
-            retry = rt.faults.retry_after_s
-            return _to_flask(
-                error_response(
-                    DataverseFault(
-                        429,
-                        THROTTLED,
-                        "Number of requests exceeded the limit of 6000 over time window of 300 "
-                        "seconds.",
-                        {"Retry-After": str(retry)},
-                    )
-                )
-            )
-        if rt.faults.roll("rate_503"):
-            rt.stats.add("faults_503")
-            return _to_flask(
-                error_response(
-                    DataverseFault(
-                        503,
-                        GENERIC,
-                        "The service is temporarily unavailable. Please retry the request.",
-                    )
-                )
-            )
-        token = bearer_token(request.headers.get("Authorization"))
-        if token is None or not rt.tokens.valid(token):
-            rt.stats.add("unauthorized")
-            # real Dataverse answers 401 without an error code; the message says why
-            resp = error_response(
-                DataverseFault(
-                    401,
-                    "",
-                    (
-                        "The bearer token is invalid or has expired."
-                        if token
-                        else "Authorization header missing: a Bearer token is required."
-                    ),
-                )
-            )
-            resp.headers["WWW-Authenticate"] = (
-                f"Bearer authorization_uri={request.host_url}local-tenant/oauth2/"
-                f"authorize, resource_id={request.host_url}"
-            )
-            return _to_flask(resp)
+        refused = _injected_fault(rt) or _unauthorized(rt)
+        if refused is not None:
+            return _to_flask(refused)
         base = request.host_url.rstrip("/")
         headers = Headers(dict(request.headers))
         if subpath == "$batch" and request.method == "POST":
             return _batch(rt, body, headers, base)
         query = request.query_string.decode("utf-8", "replace")
-        return _to_flask(
-            rt.service.handle(ApiRequest(request.method, subpath, query, headers, body), base)
+        req = ApiRequest(request.method, subpath, query, headers, body)
+        return _to_flask(rt.service.handle(req, base))
+
+
+def _injected_fault(rt: Runtime) -> ApiResponse | None:
+    """A 429 or 503 fault for this request, drawn at the configured rates (no work is done)."""
+    if rt.faults.roll("rate_429"):
+        rt.stats.add("faults_429")
+        return error_response(
+            DataverseFault(
+                429,
+                THROTTLED,
+                "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+                {"Retry-After": str(rt.faults.retry_after_s)},
+            )
         )
+    if rt.faults.roll("rate_503"):
+        rt.stats.add("faults_503")
+        return error_response(
+            DataverseFault(
+                503, GENERIC, "The service is temporarily unavailable. Please retry the request."
+            )
+        )
+    return None
+
+
+def _unauthorized(rt: Runtime) -> ApiResponse | None:
+    """401 unless the request carries the development token or a valid issued token."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is not None and rt.tokens.valid(token):
+        return None
+    rt.stats.add("unauthorized")
+    # real Dataverse answers 401 without an error code; the message says why
+    message = (
+        "The bearer token is invalid or has expired."
+        if token
+        else "Authorization header missing: a Bearer token is required."
+    )
+    resp = error_response(DataverseFault(401, "", message))
+    resp.headers["WWW-Authenticate"] = (
+        f"Bearer authorization_uri={request.host_url}local-tenant/"
+        f"oauth2/authorize, resource_id={request.host_url}"
+    )
+    return resp
 
 
 def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:

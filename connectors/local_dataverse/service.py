@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
 from .errors import (
-    DUPLICATE_KEY,
+    DUPLICATE_RECORD,
     CONCURRENCY_MISMATCH,
     GENERIC,
     DataverseFault,
@@ -36,6 +36,8 @@ _JSON = "application/json; odata.metadata=minimal"
 _CRM = "Microsoft.Dynamics.CRM."
 _CREATE_MULTIPLE = "Microsoft.Dynamics.CRM.CreateMultiple"
 _UPDATE_MULTIPLE = "Microsoft.Dynamics.CRM.UpdateMultiple"
+_UPSERT_MULTIPLE = "Microsoft.Dynamics.CRM.UpsertMultiple"
+_MULTIPLE = (_CREATE_MULTIPLE, _UPDATE_MULTIPLE, _UPSERT_MULTIPLE)
 
 
 class Headers(dict):
@@ -147,7 +149,7 @@ class Service:
         if table is None:
             raise bad_segment(res.name)
         if res.key is None:
-            if res.rest in (_CREATE_MULTIPLE, _UPDATE_MULTIPLE) and method == "POST":
+            if res.rest in _MULTIPLE and method == "POST":
                 return self._multiple(call, table, res.rest)
             if res.rest is not None:
                 raise bad_segment(res.rest)
@@ -308,8 +310,9 @@ class Service:
             ctx = self._context(call)
             found = find(self.store, table, ident, key)
             if if_none_match == "*" and found is not None:
+                # Dataverse answers DuplicateRecord here (the documented message)
                 raise DataverseFault(
-                    412, DUPLICATE_KEY, "A record with matching key values already exists."
+                    412, DUPLICATE_RECORD, "A record with matching key values already exists."
                 )
             if if_match and if_none_match != "*":
                 found = self._existing(table, ident, key)
@@ -344,7 +347,7 @@ class Service:
         return ApiResponse(204, {"OData-Version": "4.0"})
 
     def _multiple(self, call: _Call, table: Table, action: str) -> ApiResponse:
-        """CreateMultiple / UpdateMultiple: every target of this table's type, all or nothing."""
+        """Create/Update/UpsertMultiple: every target of this table's type, all or nothing."""
         body = loads_body(call.req.body)
         targets = body.get("Targets") if isinstance(body, dict) else None
         if not isinstance(targets, list) or not targets:
@@ -370,11 +373,31 @@ class Service:
                     },
                 )
             for target in targets:
+                if action == _UPSERT_MULTIPLE:
+                    self._upsert_target(ctx, table, target)
+                    continue
                 ident = canonical_guid(target.get(table.primary_id))
                 if ident is None:
                     raise bad_payload(f"UpdateMultiple needs '{table.primary_id}' in every target.")
                 update(ctx, table, self._existing(table, ident, None), target)
         return ApiResponse(204, {"OData-Version": "4.0"})
+
+    def _upsert_target(self, ctx: WriteContext, table: Table, target: dict[str, Any]) -> None:
+        """One UpsertMultiple item, addressed by `@odata.id` (a key URL) or its primary id."""
+        ident, key = canonical_guid(target.get(table.primary_id)), None
+        address = target.get("@odata.id")
+        if address is not None:
+            resource = parse_resource(str(address).split(API_ROOT, 1)[-1].lstrip("/"))
+            if resource.name != table.entity_set or resource.key is None or resource.rest:
+                raise bad_payload(
+                    f"'@odata.id' must address a row of {table.entity_set}: {address!r}."
+                )
+            ident, key = resolve_key(table, resource.key)
+        found = find(self.store, table, ident, key) if ident or key else None
+        if found is None:
+            create(ctx, table, target, ident=ident, forced=key)
+        else:
+            update(ctx, table, found, target)
 
 
 def _not_allowed(method: str, res: Resource) -> DataverseFault:

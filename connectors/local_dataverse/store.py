@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import DUPLICATE_KEY, DUPLICATE_RECORD, DataverseFault
@@ -50,6 +51,8 @@ class Store:
 
     def __init__(self, path: str = ":memory:"):
         self.path = path
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._depth = 0
@@ -249,7 +252,9 @@ class Store:
 
 def _duplicate(table: Table, message: str) -> DataverseFault:
     if f"{table.entity_set}.{table.primary_id}" in message and "," not in message:
-        return DataverseFault(412, DUPLICATE_RECORD, "Cannot insert duplicate key.")
+        return DataverseFault(
+            412, DUPLICATE_RECORD, "A record with matching key values already exists."
+        )
     for key, cols in table.alternate_keys.items():
         if all(f"{table.entity_set}.{c}" in message for c in cols):
             return DataverseFault(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 
@@ -68,8 +66,6 @@ def dataverse_local(
     """Run the local Dataverse (Web API v9.2 on SQLite) in the foreground."""
     from connectors.local_dataverse import LocalDataverse
 
-    if db_path != ":memory:":
-        Path(db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
         dv = LocalDataverse(
             db_path=db_path,

@@ -50,6 +50,12 @@ class RunRequest:
     run_key: str | None = None           # Idempotency-Key / webhook RunId; None: a new GUID
     caller_id: str | None = None         # systemuserid acted as (MSCRMCallerID), the initiating user
     caller_object_id: str | None = None  # Entra object id acted as (CallerObjectId)
+    initiating_user_id: str | None = None  # recorded on the run; default: caller_id
+
+    @property
+    def initiating_user(self) -> str | None:
+        """The systemuser recorded as the run's initiating user."""
+        return self.initiating_user_id or self.caller_id
 
     def with_rows(self, rows: Iterable[RunRow]) -> "RunRequest":
         """The same request for other rows."""

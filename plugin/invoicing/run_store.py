@@ -51,7 +51,15 @@ def valid_run_key(key: str) -> bool:
 def _start_columns(request: RunRequest, run_key: str) -> dict[str, Any]:
     return run_record(run_key=run_key, mode=MODE_BULK, source=request.source,
                       rows=[row.request_json() for row in request.rows],
-                      initiating_user_id=request.caller_id, status=RUN_RUNNING)
+                      initiating_user_id=request.initiating_user, status=RUN_RUNNING)
+
+
+def user_of_object_id(client: DataverseClient, object_id: str) -> str | None:
+    """The systemuserid of an Entra object id (None when no user has it)."""
+    rows = client.query("systemusers", select=["systemuserid"], top=1,
+                        filter=odata.eq("azureactivedirectoryobjectid", object_id))
+    found = next(iter(rows), None)
+    return found["systemuserid"] if found else None
 
 
 def find_run_by_key(client: DataverseClient, run_key: str) -> RunRecord | None:

@@ -9,6 +9,7 @@ process also keeps an in-memory view of its own runs for cheap progress reads.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +25,7 @@ from plugin.invoicing.run_model import RowResult, RunRequest, RunRow, RunView
 from plugin.invoicing.run_rows import ChunkWriter, RowPlan, failed_plan, plan_row, read_contracts
 from plugin.invoicing.run_state import RunRegistry, RunState
 from plugin.invoicing.run_store import (RunRecord, claim_for_retry, find_run, open_run, run_items,
-                                        save_progress)
+                                        save_progress, user_of_object_id)
 from plugin.invoicing.run_view import load_view
 from plugin.invoicing.single import today_utc
 from plugin.invoicing.writes import RESULT_FAILED, RUN_RUNNING
@@ -34,8 +35,9 @@ from plugin.posttasks.worker import PostTaskWorker
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 250          # rows read and written per step (memory stays bounded for 10,000-row runs)
-POLL_INTERVAL_S = 0.5     # waiting for a run executed by another process
+POLL_INTERVAL_S = 1.0     # waiting for a run executed by another process (each look reads Dataverse)
 FINAL_SAVE_ATTEMPTS = 4   # on top of the connector's own retries
+SMALL_CHUNK_MIN = 10
 
 
 class RunNotFound(LookupError):
@@ -106,6 +108,8 @@ class RunService:
         named different rows).
         """
         client = self.client_for(request)
+        if request.caller_object_id and not request.initiating_user:
+            request = replace(request, initiating_user_id=user_of_object_id(client, request.caller_object_id))
         record, owner = open_run(client, request)
         if not owner:
             if request.rows and not _same_rows(request.rows, record.rows):
@@ -132,7 +136,8 @@ class RunService:
         as_of = state.request.as_of or today_utc()
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="w365-read") as reader:
-                self._execute_chunks(state, client, list(chunks(rows, self._chunk_rows)), as_of, reader)
+                steps = list(chunks(rows, self._chunk_size(len(rows))))
+                self._execute_chunks(state, client, steps, as_of, reader)
         except Exception as exc:  # the run must end with every row answered, whatever happened
             log.exception("run %s stopped", state.run_id)
             state.fail_pending(f"the run stopped unexpectedly: {exc}")
@@ -168,6 +173,12 @@ class RunService:
                 plans.append(plan_row(row, got, on_existing=state.request.on_existing, as_of=as_of,
                                       cycle_range=self._config.invoicing_cycle_range))
         return plans
+
+    def _chunk_size(self, rows: int) -> int:
+        """Full chunks for big runs (fewest requests); a small run in up to 4 steps, so its Result fills in."""
+        if rows >= self._chunk_rows:
+            return self._chunk_rows
+        return max(SMALL_CHUNK_MIN, math.ceil(rows / 4))
 
     def _execute_chunks(self, state: RunState, client: DataverseClient, steps: list[tuple[int, list[RunRow]]],
                         as_of: date, reader: ThreadPoolExecutor) -> None:

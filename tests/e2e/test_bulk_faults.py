@@ -11,8 +11,7 @@ from datetime import date
 
 import pytest
 
-from connectors.dataverse import odata
-from connectors.dataverse import DataverseClient
+from connectors.dataverse import DataverseClient, odata
 from connectors.dataverse.errors import DataverseError, ServiceUnavailableError
 from plugin.config import Config
 from plugin.invoicing.run_model import RunRequest, RunRow

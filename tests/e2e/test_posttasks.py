@@ -144,7 +144,11 @@ def test_send_sync_and_charge_reach_their_targets(local_dataverse, plugin_config
     charge_bodies = [json.loads(b) for path, _, b in posted if path == "/charge"]
     assert {b["invoicenumber"] for b in sync_bodies} == {number, third["invoice"]["number"]}
     assert all(b["invoiceid"] for b in sync_bodies)
-    assert [b["amount"] for b in charge_bodies] == [first["invoice"]["total"]]
+    assert {b["amount"] for b in charge_bodies} == {first["invoice"]["total"]}
+    # 3 HTTP tasks; the first request (answered 503) was sent again with the same Idempotency-Key (task id)
+    assert len(posted) == 4
+    keys = [h.get("Idempotency-Key") for _, h, _ in posted]
+    assert len(set(keys)) == 3 and keys.count(keys[0]) == 2
 
     stored = tasks_in_dataverse(dataverse_client, first["invoice"]["id"])
     assert {k: v["w365_status"] for k, v in stored.items()} == {1: 2, 2: 2, 3: 2}
@@ -181,3 +185,26 @@ def test_fallbacks_outbox_skip_and_missing_contact(local_dataverse, plugin_confi
                                      "message": "no primary billing contact email"}]
     stored = tasks_in_dataverse(dataverse_client, second["invoice"]["id"])
     assert stored[1]["w365_status"] == 3 and stored[1]["w365_message"] == "no primary billing contact email"
+
+
+def test_an_unreachable_target_fails_after_its_attempts(local_dataverse, plugin_config, dataverse_client, world,
+                                                        tmp_path):
+    from plugin.invoicing.run_model import RunRequest, RunRow
+    from plugin.invoicing.runs import RunService
+    from plugin.posttasks import PostTaskWorker
+    from plugin.posttasks.handlers import TaskSettings
+
+    config = plugin_config.with_overrides(accounting_webhook_url=f"http://127.0.0.1:{free_port()}/sync",
+                                          task_signing_key=SIGNING_KEY, outbox_dir=str(tmp_path))
+    client = make_client(local_dataverse)
+    worker = PostTaskWorker(client, TaskSettings.from_config(config), backoff_s=(0.05,), max_attempts=3)
+    service = RunService(client, config, worker=worker)
+    contract = factories.license_contract(dataverse_client, world, autosync=True)["contract_id"]
+    run_id = service.start(RunRequest(rows=(RunRow(0, contract, None, True),)), background=False)
+    assert worker.wait_idle(30)
+    result = service.view(run_id).results[0]
+    assert result.post_tasks[0]["status"] == "failed"
+    assert result.post_tasks[0]["message"].startswith("gave up after 3 attempts: ")
+    stored = tasks_in_dataverse(dataverse_client, result.outcome.invoice["id"])[2]
+    assert (stored["w365_status"], stored["w365_attempts"]) == (3, 3)
+    service.close()

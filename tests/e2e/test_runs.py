@@ -107,3 +107,37 @@ def test_chunks_put_a_repeated_contract_in_a_later_pass():
     rows = [RunRow(i, c, None, False) for i, c in enumerate("abacdaa")]
     assert [(p, [r.index for r in chunk]) for p, chunk in chunks(rows, 2)] == [
         (0, [0, 1]), (0, [3, 4]), (1, [2]), (2, [5]), (3, [6])]
+
+
+def test_another_process_follows_the_run_through_dataverse(local_dataverse, dataverse_client, world):
+    ids = [factories.license_contract(dataverse_client, world)["contract_id"] for _ in range(3)]
+    runner, reader = RunService(dataverse_client, Config()), RunService(dataverse_client, Config())
+    local_dataverse.set_faults(latency_ms=150)
+    try:
+        run_id = runner.start(RunRequest(rows=tuple(RunRow(i, c, None, False) for i, c in enumerate(ids)),
+                                         as_of=AS_OF))
+        early = reader.view(run_id)
+        final = reader.wait(run_id, 30)
+    finally:
+        local_dataverse.set_faults(latency_ms=0)
+    assert early.run_id == run_id and len(early.rows) == 3
+    assert final.finished and [r.status for r in final.results] == ["created"] * 3
+    assert final.as_json()["rows"] == runner.view(run_id).as_json()["rows"]
+    runner.close()
+    reader.close()
+
+
+def test_an_entra_caller_acts_by_object_id_and_is_the_initiating_user(dataverse_client, world, service):
+    contract = factories.license_contract(dataverse_client, world)["contract_id"]
+    billing = world.billing_user
+    run_id = service.start(RunRequest(rows=(RunRow(0, contract, None, False),), as_of=AS_OF,
+                                      caller_object_id=billing["azureactivedirectoryobjectid"]), background=False)
+    assert service.view(run_id).results[0].status == "created"
+    run = dataverse_client.get("w365_invoiceruns", run_id)
+    assert run["_w365_initiatinguser_value"] == billing["systemuserid"]
+
+    blocked = world.no_role_user
+    run_id = service.start(RunRequest(rows=(RunRow(0, contract, "2026-04-01", False),), as_of=AS_OF,
+                                      caller_object_id=blocked["azureactivedirectoryobjectid"]), background=False)
+    result = service.view(run_id).results[0]
+    assert result.status == "failed" and "privilege" in result.outcome.message

@@ -188,7 +188,8 @@ def test_alternate_key_read_upsert_and_uniqueness(api, contract):
     assert row["_w365_billingcontract_value"] == contract and row["w365_cyclestart"] == "2026-01-01"
     assert created.headers["OData-EntityId"].endswith(f"({row['w365_billingscheduleid']})")
     again = api.patch(key, {"w365_name": "dup"}, headers={"If-None-Match": "*"})
-    assert again.status_code == 412 and error_code(again) == "0x80060892"
+    assert again.status_code == 412 and error_code(again) == "0x80040237"
+    assert again.json()["error"]["message"] == "A record with matching key values already exists."
     updated = api.patch(key, {"statuscode": 3, "w365_name": "Cycle 1 invoiced"})
     assert updated.status_code == 204 and parse(api.get(key))["statuscode"] == 3
     dup = api.post(
@@ -395,6 +396,39 @@ def test_create_multiple_and_update_multiple(api):
     )
     assert upd.status_code == 204
     assert [api.row("accounts", i)["name"] for i in ids] == ["Bulk 1b", "Bulk 2b"]
+
+
+def test_upsert_multiple_by_alternate_key_and_id(api):
+    kind = "Microsoft.Dynamics.CRM.w365_invoicerun"
+    existing = api.create("w365_invoiceruns", {"w365_runkey": "upsert-multiple-1", "w365_total": 1})
+    fresh_id = new_id()
+    resp = api.post(
+        "w365_invoiceruns/Microsoft.Dynamics.CRM.UpsertMultiple",
+        {
+            "Targets": [
+                {
+                    "@odata.type": kind,
+                    "@odata.id": "w365_invoiceruns(w365_runkey='upsert-multiple-1')",
+                    "w365_total": 5,
+                },
+                {
+                    "@odata.type": kind,
+                    "@odata.id": "w365_invoiceruns(w365_runkey='upsert-multiple-2')",
+                    "w365_total": 7,
+                },
+                {
+                    "@odata.type": kind,
+                    "w365_invoicerunid": fresh_id,
+                    "w365_runkey": "upsert-multiple-3",
+                },
+            ]
+        },
+    )
+    assert resp.status_code == 204, resp.text
+    assert api.row("w365_invoiceruns", existing)["w365_total"] == 5
+    created = api.rows("w365_invoiceruns", "$filter=w365_runkey eq 'upsert-multiple-2'")
+    assert len(created) == 1 and created[0]["w365_total"] == 7
+    assert api.row("w365_invoiceruns", fresh_id)["w365_runkey"] == "upsert-multiple-3"
 
 
 def test_create_multiple_is_all_or_nothing(api):

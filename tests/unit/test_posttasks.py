@@ -11,8 +11,15 @@ from plugin.posttasks import handlers
 from plugin.posttasks.delivery import json_bytes, smtp_sender
 from plugin.posttasks.documents import charge_request, invoice_document, invoice_email
 from plugin.posttasks.handlers import TaskSettings, attempt
-from plugin.posttasks.model import (InvoiceLine, TaskContext, TaskStatus, TaskType, TransientTaskError,
-                                    planned_tasks, task_view)
+from plugin.posttasks.model import (
+    InvoiceLine,
+    TaskContext,
+    TaskStatus,
+    TaskType,
+    TransientTaskError,
+    planned_tasks,
+    task_view,
+)
 from plugin.posttasks.signing import signature, verify
 
 INVOICE = {
