@@ -306,11 +306,61 @@ def already_seeded(client: DataverseClient, data: Dataset) -> bool:
     return bool(rows)
 
 
+def past_cycle_keys(contract: dict[str, Any], today: date) -> list[str]:
+    """Keys of a recurring contract's cycles that ended before `today` (none for Item Based)."""
+    if contract["w365_type"] != 1:
+        return []
+    start, months = date.fromisoformat(contract["w365_startdate"]), contract["w365_billingfrequency"]
+    end = date.fromisoformat(contract["w365_enddate"]) if contract["w365_enddate"] else None
+    keys, index = [], 0
+    while True:
+        cycle_start = add_months(start, index * months)
+        cycle_end = add_months(start, (index + 1) * months) - timedelta(days=1)
+        if cycle_end >= today or (end is not None and cycle_start > end):
+            return keys
+        keys.append(cycle_start.isoformat())
+        index += 1
+
+
+def invoice_history(client: DataverseClient, data: Dataset, *, share: float, today: date, seed: int,
+                    progress: Callable[[str, int], None] | None = None) -> int:
+    """Invoice every past cycle of a share of the recurring contracts, oldest first, through the
+    product's own bulk runs (one run per cycle index); returns the invoices created."""
+    from plugin.config import Config
+    from plugin.invoicing.run_model import RunRequest, RunRow
+    from plugin.invoicing.runs import RunService
+
+    rng = random.Random(seed + 1)
+    chosen = [(c["w365_billingcontractid"], past_cycle_keys(c, today))
+              for c in data.rows.get("w365_billingcontracts", []) if rng.random() < share]
+    service = RunService(client, Config())
+    created = 0
+    try:
+        for round_index in range(max((len(keys) for _, keys in chosen), default=0)):
+            rows = [(cid, keys[round_index]) for cid, keys in chosen if len(keys) > round_index]
+            request = RunRequest(rows=tuple(RunRow(i, cid, key, False) for i, (cid, key) in enumerate(rows)),
+                                 source="cli", as_of=today)
+            view = service.view(service.start(request, background=False))
+            created += view.counts()["created"]
+            if progress:
+                progress("invoices", len(rows))
+    finally:
+        service.close()
+    return created
+
+
 def seed(client: DataverseClient, contracts: int = 250, seed: int = 365, today: date | None = None,
-         progress: Callable[[str, int], None] | None = None) -> dict[str, Any]:
-    """Generate and write the demo data set unless it is already there; returns a summary."""
+         progress: Callable[[str, int], None] | None = None, invoiced_share: float = 0.0) -> dict[str, Any]:
+    """Generate and write the demo data set unless it is already there; returns a summary.
+
+    `invoiced_share`: the share of recurring contracts whose past cycles are then invoiced.
+    """
+    today = today or date.today()
     data = generate_dataset(contracts, seed, today)
     if already_seeded(client, data):
         return {"seeded": False, "contract_ids": data.contract_ids, "counts": data.counts()}
     written = write_dataset(client, data, progress=progress)
+    if invoiced_share > 0:
+        written["invoices"] = invoice_history(client, data, share=invoiced_share, today=today, seed=seed,
+                                              progress=progress)
     return {"seeded": True, "contract_ids": data.contract_ids, "counts": written}

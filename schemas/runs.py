@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.api import CYCLE_KEY, AutomationsSchema, CycleSchema, RowResultSchema, StrictSchema
+from schemas.api import (CYCLE_KEY, AutomationsSchema, CurrencySchema, CycleSchema, RowResultSchema,
+                         StrictSchema)
 from schemas.webhook import ON_EXISTING_CHOICES, GuidString, is_guid, normalise_guid
 
 MAX_BULK_IDS = 5000
@@ -58,6 +59,8 @@ class BulkRowSchema(Schema):
     cycles = fields.List(fields.Nested(CycleSchema), required=True)
     default_cycle = fields.String(allow_none=True, required=True)
     automations = fields.Nested(AutomationsSchema, required=True)
+    currency = fields.Nested(CurrencySchema, required=True,
+                             metadata={"description": "the contract's currency (formats invoice totals)"})
 
 
 class BulkRowErrorSchema(Schema):

@@ -31,6 +31,16 @@ def app_runs(app: Flask | None = None) -> RunService:
         return service
 
 
+def close_runs(app: Flask) -> bool:
+    """Let the app's runs in progress finish and stop its workers; False when it never ran one."""
+    with _lock:
+        service = app.extensions.pop(_EXTENSION, None)
+    if service is None:
+        return False
+    service.close()
+    return True
+
+
 def run_answer(service: RunService, run_id: str, wait: float | None):
     """202 `{run_id}` — or 200 with the finished run when it finished within `wait` seconds."""
     if wait:

@@ -15,8 +15,10 @@ from plugin.cli.common import connect, dataverse_errors_as_click
               help="Random seed: the same seed (and date) gives the same data.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="The 'today' the data is generated around (default: today, UTC).")
+@click.option("--invoiced-share", default=0.3, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of recurring contracts whose past cycles are invoiced (by bulk runs).")
 @dataverse_errors_as_click
-def seed(contracts: int, seed_value: int, as_of) -> None:
+def seed(contracts: int, seed_value: int, as_of, invoiced_share: float) -> None:
     """Write a reproducible demo data set (accounts, contracts, subscriptions, change logs, NRIs, usage)."""
     from plugin.seed import seed as write_seed
 
@@ -26,7 +28,8 @@ def seed(contracts: int, seed_value: int, as_of) -> None:
             bar.length = (bar.length or 0) + rows
             bar.update(rows)
         summary = write_seed(client, contracts=contracts, seed=seed_value,
-                             today=as_of.date() if as_of else None, progress=progress)
+                             today=as_of.date() if as_of else None, progress=progress,
+                             invoiced_share=invoiced_share)
     if not summary["seeded"]:
         click.echo("This data set is already in Dataverse; nothing written.")
     click.echo(json.dumps({"seeded": summary["seeded"], "counts": summary["counts"]}, indent=2))

@@ -87,12 +87,10 @@ def _serve_until_interrupted(server: BaseWSGIServer) -> None:
 
 def _finish_runs(app) -> None:
     """Let bulk runs and post-invoicing tasks in progress finish (while Dataverse is still up)."""
-    from plugin.api import runs
+    from plugin.api.runs import close_runs
 
-    service = app.extensions.get(runs._EXTENSION)  # created by the first bulk run, if any
-    if service is not None:
-        click.echo("Stopping the invoice-run workers (runs in progress finish first)…")
-        service.close()
+    click.echo("Stopping: invoice runs in progress finish first…")
+    close_runs(app)
 
 
 def _port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -140,7 +138,7 @@ def _seed_if_empty(client, contracts: int) -> bool:
     from plugin.seed import seed
 
     click.echo(f"Seeding demo data ({contracts} billing contracts)…")
-    seed(client, contracts=contracts)
+    seed(client, contracts=contracts, invoiced_share=0.3)
     return True
 
 

@@ -82,6 +82,8 @@ class RunService:
         self._config = config
         self._chunk_rows = chunk_rows
         self.registry = RunRegistry()
+        self._threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(config.bulk_concurrency, 1), thread_name_prefix="w365-batch")
         self._worker = worker
         self._worker_lock = threading.Lock()
@@ -124,11 +126,21 @@ class RunService:
         return record.run_id
 
     def _launch(self, state: RunState, client: DataverseClient, rows: list[RunRow], background: bool) -> None:
-        if background:
-            threading.Thread(target=self._execute, args=(state, client, rows), daemon=True,
-                             name=f"w365-run-{state.run_id[:8]}").start()
-        else:
+        if not background:
             self._execute(state, client, rows)
+            return
+        thread = threading.Thread(target=self._execute_in_thread, args=(state, client, rows), daemon=True,
+                                  name=f"w365-run-{state.run_id[:8]}")
+        with self._threads_lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def _execute_in_thread(self, state: RunState, client: DataverseClient, rows: list[RunRow]) -> None:
+        try:
+            self._execute(state, client, rows)
+        finally:
+            with self._threads_lock:
+                self._threads.discard(threading.current_thread())
 
     # -- executing ------------------------------------------------------------------------------
 
@@ -273,7 +285,14 @@ class RunService:
             client.execute_batch(batch, continue_on_error=True)
 
     def close(self) -> None:
-        """Stop the batch pool and the task worker (finishing what they have)."""
+        """Let runs in progress finish, then stop the batch pool and the task worker."""
+        while True:
+            with self._threads_lock:
+                running = list(self._threads)
+            if not running:
+                break
+            for thread in running:
+                thread.join()
         self._pool.shutdown(wait=True)
         if self._worker is not None:
             self._worker.shutdown(wait=True)

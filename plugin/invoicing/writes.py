@@ -6,7 +6,8 @@ Change set of an invoice, in order (each write's Content-ID is remembered with i
   [schedule created Invoiced by alternate key with `If-None-Match: *`  (no schedule at read time)]
   invoice + lines (deep insert, `return=representation` for its number)
   schedule: link the invoice (by alternate key) | update with `If-Match: <read ETag>` (schedule existed)
-  consumed LCLs → Archived, usage → Invoiced (`If-Match: *`), NRIs → Invoiced (`If-Match: <read ETag>`)
+  consumed LCLs → Archived, usage and NRIs → Invoiced, each with `If-Match: <read ETag>` so a source
+  consumed by a concurrent invoice fails this change set instead of being billed twice
   run item Created (alternate key `w365_runrow`: a replay fails the change set instead of duplicating)
   post-task rows Queued (only when task types are given: bulk rows with the box checked)
 """
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from connectors.dataverse import Batch, ChangesetResult, odata
-from connectors.dataverse.errors import (DataverseError, NotFoundError,
+from connectors.dataverse.errors import (DataverseError,
                                          PreconditionFailedError, PrivilegeError)
 from connectors.dataverse.jsonutil import dumps
 from plugin.engine import Contract, CycleOption, InvoiceDraft, mapping
@@ -218,9 +219,8 @@ def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[
                                                correlation_id=correlation_id),
                        etag=schedule.etag), "schedule")
     for update in mapping.consumption_updates(draft, invoice_ref):
-        is_nri = update.entity_set == "w365_nonrecurringitems"
-        note(cs.update(update.entity_set, update.id, update.changes, etag=update.etag if is_nri else None),
-             "nri" if is_nri else "source")
+        role = "nri" if update.entity_set == "w365_nonrecurringitems" else "source"
+        note(cs.update(update.entity_set, update.id, update.changes, etag=update.etag), role)
     note(cs.create("w365_invoicerunitems", run_item_record(
         run=run_ref, row_index=row_index, contract_id=contract.id, cycle_key=draft.cycle_key,
         result=RESULT_CREATED, message=created_message(draft), correlation_id=correlation_id,
@@ -265,26 +265,36 @@ def failed_role(plan: PlannedInvoice, result: ChangesetResult) -> str | None:
 
 
 def _who_invoiced(client: "DataverseClient", plan: PlannedInvoice) -> str | None:
-    """The number of the invoice that took the cycle (or the NRIs) concurrently, re-read now."""
+    """The number of the invoice that took the cycle or one of its sources concurrently, re-read now."""
     draft = plan.draft
     invoice_id = None
-    if draft.is_one_time:
-        for nri_id in draft.consumption.nri_ids:
-            try:
-                row = client.get("w365_nonrecurringitems", nri_id, select=["_w365_invoice_value", "statuscode"])
-            except NotFoundError:
-                continue
-            if row.get("statuscode") == 2 and row.get("_w365_invoice_value"):
-                invoice_id = row["_w365_invoice_value"]
-                break
-    else:
+    if not draft.is_one_time:
         row = read_schedule(client, draft.contract.id, draft.cycle_key)
         if row and row.get("statuscode") == 3:
             invoice_id = row.get("_w365_invoice_value")
+    consumed = draft.consumption
+    sources = (("w365_nonrecurringitems", consumed.nri_ids), ("w365_licensechangelogs", consumed.change_log_ids),
+               ("w365_usagerecords", consumed.usage_record_ids))
+    for entity_set, ids in sources:
+        if invoice_id:
+            break
+        invoice_id = _consumer_of(client, entity_set, ids)
     if not invoice_id:
         return None
     found = invoice_numbers(client, [str(invoice_id).lower()]).get(str(invoice_id).lower()) or {}
     return found.get("invoicenumber") or str(invoice_id)
+
+
+def _consumer_of(client: "DataverseClient", entity_set: str, ids: Iterable[str]) -> str | None:
+    """The invoice that consumed (statuscode 2) any of these source rows, in one query."""
+    ids = list(ids)
+    if not ids:
+        return None
+    for row in client.query_in(entity_set, entity_set[:-1] + "id", ids,
+                               select=["_w365_invoice_value", "statuscode"]):
+        if row.get("statuscode") == 2 and row.get("_w365_invoice_value"):
+            return row["_w365_invoice_value"]
+    return None
 
 
 def interpret_failure(client: "DataverseClient", plan: PlannedInvoice, result: ChangesetResult) -> RowOutcome:
@@ -310,7 +320,7 @@ def interpret_failure(client: "DataverseClient", plan: PlannedInvoice, result: C
             outcome.message, outcome.replayed = REPLAYED_MESSAGE, True
             return outcome
         who = _who_invoiced(client, plan)
-        if who or role in ("schedule", "nri"):
+        if who or role in ("schedule", "nri", "source"):
             outcome.status = "skipped"
             outcome.message = f"{CONCURRENT_PREFIX} {who or 'another request'}"
             return outcome

@@ -141,3 +141,18 @@ def test_an_entra_caller_acts_by_object_id_and_is_the_initiating_user(dataverse_
                                       caller_object_id=blocked["azureactivedirectoryobjectid"]), background=False)
     result = service.view(run_id).results[0]
     assert result.status == "failed" and "privilege" in result.outcome.message
+
+
+def test_close_lets_a_run_in_progress_finish(dataverse_client, local_dataverse, world):
+    contracts = [factories.license_contract(dataverse_client, world)["contract_id"] for _ in range(12)]
+    rows = tuple(RunRow(i, c, "2026-01-01", False) for i, c in enumerate(contracts))
+    svc = RunService(dataverse_client, Config(), chunk_rows=3)
+    local_dataverse.set_faults(latency_ms=20)
+    try:
+        run_id = svc.start(RunRequest(rows=rows, as_of=AS_OF))   # in the background
+        svc.close()                                              # as Ctrl-C in `w365 serve` does
+    finally:
+        local_dataverse.set_faults(latency_ms=0)
+    view = svc.view(run_id)
+    assert view.finished
+    assert [r.status for r in view.results] == ["created"] * 12

@@ -92,3 +92,24 @@ def test_same_idempotency_key_concurrently_creates_once(plugin_app, dataverse_cl
     assert [r[0] for r in results] == [201, 201], results
     assert results[0][1] == results[1][1]
     assert count_rows(dataverse_client, "invoices", odata.eq("_w365_billingcontract_value", ids["contract_id"])) == 1
+
+
+def test_concurrent_creates_of_two_cycles_never_bill_one_change_twice(plugin_app, dataverse_client, world,
+                                                                       both_read_first):
+    # Monthly from 2026-01-01; a +5 change on 2026-01-15 is Active: invoicing January or February
+    # (before January is invoiced) would each bill it as a mid-cycle line.
+    ids = factories.license_contract(dataverse_client, world, start="2026-01-01", frequency=1)
+    change = factories.create_change_log(dataverse_client, ids["subscription_id"], ids["contract_id"],
+                                         effective="2026-01-15", delta=5)
+    bodies = [{"billing_contract_id": ids["contract_id"], "cycle": key, "as_of": "2026-02-20"}
+              for key in ("2026-01-01", "2026-02-01")]
+    results = _race(plugin_app, bodies)
+    assert sorted(r[0] for r in results) == [200, 201], results
+    created = next(r[1]["result"] for r in results if r[0] == 201)
+    skipped = next(r[1]["result"] for r in results if r[0] == 200)
+    assert skipped["status"] == "skipped"
+    assert skipped["message"] == f"invoiced concurrently by {created['invoice']['number']}"
+    row = dataverse_client.get("w365_licensechangelogs", change, select=["_w365_invoice_value", "statuscode"])
+    assert (row["statuscode"], row["_w365_invoice_value"]) == (2, created["invoice"]["id"])
+    flt = odata.eq("_w365_billingcontract_value", ids["contract_id"])
+    assert count_rows(dataverse_client, "invoices", flt) == 1
