@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import requests
 
@@ -89,17 +89,20 @@ def admin(url: str, path: str, body: dict | None = None) -> dict:
 
 
 def connect(url: str, retry_budget_s: float = 300.0) -> DataverseClient:
+    """A connector for the local Dataverse at `url` (fixed dev token)."""
     return DataverseClient(url, token_provider=token_provider(resource_url=url, fixed_token="local-dev-token"),
                            retry_budget_s=retry_budget_s)
 
 
 def seeded(url: str, contracts: int, seed_value: int) -> list[str]:
+    """Seed `contracts` demo contracts; their ids."""
     return seed(connect(url), contracts=contracts, seed=seed_value, today=TODAY)["contract_ids"]
 
 
 # ---- the bulk run (the product) --------------------------------------------------------------------
 
 def bulk_run(url: str, ids: list[str], *, measure_memory: bool) -> dict[str, Any]:
+    """The product's bulk run over `ids`: wall time, counts, run id (and peak memory when asked)."""
     service = RunService(connect(url), Config())
     request = RunRequest(rows=tuple(RunRow(i, cid, None, False) for i, cid in enumerate(ids)),
                          source="cli", as_of=TODAY)
@@ -125,7 +128,7 @@ def _naive_read(client: DataverseClient, contract_id: str):
                      expand=[f"transactioncurrencyid($select={','.join(reads.CURRENCY_COLUMNS)})",
                              "w365_Customer($select=name)"])
     children = {}
-    for key, entity_set, columns, extra in reads._CHILD_QUERIES:
+    for key, entity_set, columns, extra in reads.CHILD_QUERIES:
         children[key] = list(client.query(entity_set, select=list(columns), filter=odata.and_(
             odata.eq("_w365_billingcontract_value", uuid.UUID(contract_id)), extra)))
     return mapping.contract_data_from_rows(row, row.get("transactioncurrencyid"), children["subscriptions"],
@@ -162,6 +165,7 @@ def _naive_invoice(client: DataverseClient, run_id: str, index: int, contract_id
 
 
 def naive_run(url: str, ids: list[str]) -> dict[str, Any]:
+    """The baseline: one plain request per read and per write, contract by contract."""
     client = connect(url)
     started = time.perf_counter()
     run_id = client.create("w365_invoiceruns", run_record(
@@ -180,7 +184,8 @@ def invoice_fingerprint(url: str, run_id: str) -> dict[str, Any]:
     return {"invoices": len(rows), "total": str(sum((Decimal(str(r["totalamount"])) for r in rows), Decimal(0)))}
 
 
-def measured(url: str, run) -> dict[str, Any]:
+def measured(url: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `run()` with fresh counters; its result plus requests and operations per contract."""
     admin(url, "stats/reset", {})
     result = run()
     stats = admin(url, "stats")
@@ -193,6 +198,7 @@ def measured(url: str, run) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Seed, run the bulk run (and the naive baseline), print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--contracts", type=int, default=250)
     parser.add_argument("--seed", type=int, default=365)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plugin.engine import build_invoice, preview_json  # noqa: E402
+from plugin.engine import ContractData, build_invoice, preview_json  # noqa: E402
 from plugin.engine.mapping import contract_data_from_rows  # noqa: E402
 
 AS_OF = date(2026, 6, 15)
@@ -98,9 +98,11 @@ class Rows:
             )
 
     def new_id(self) -> str:
+        """A GUID from the seeded generator (the same seed gives the same ids)."""
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def subscription(self, start: date, change_logs: int, mixed: bool) -> None:
+        """Add one subscription with its change logs (and, for usage, its usage records)."""
         rng = self.rng
         kind = rng.choices([1, 2, 3], weights=[70, 15, 15])[0] if mixed else 1
         sub_id = self.new_id()
@@ -154,6 +156,7 @@ class Rows:
             )
 
     def args(self) -> tuple:
+        """The positional arguments of `contract_data_from_rows`."""
         return (
             self.contract,
             self.currency,
@@ -176,11 +179,13 @@ def rate(work: Callable[[], int], seconds: float) -> tuple[float, int]:
             return done / elapsed, done
 
 
-def preview(data) -> dict[str, Any]:
+def preview(data: ContractData) -> dict[str, Any]:
+    """The preview JSON of the contract's default cycle as of `AS_OF`."""
     return preview_json(build_invoice(data, None, AS_OF))
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Build the contracts, measure previews per second, print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=365)
     parser.add_argument("--contracts", type=int, default=250)

@@ -76,6 +76,7 @@ def measure(dv, api, contract_ids, repeat: int) -> dict:
 
 
 def main() -> None:
+    """Seed realistic contracts, measure previews and creates, print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=15)

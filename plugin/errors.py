@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -25,7 +25,8 @@ class ApiError(Exception):
         self.details = details or {}
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None):
+def error_response(status: int, code: str, message: str,
+                   details: dict[str, Any] | None = None) -> Response:
     """A Flask response carrying the shared error shape."""
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
@@ -58,7 +59,7 @@ def _from_http_exception(exc: HTTPException):
     return response
 
 
-def dataverse_error_response(exc: DataverseError):
+def dataverse_error_response(exc: DataverseError) -> Response:
     """A Dataverse failure outside the caller's control: 403 privilege, 503 throttled, else 502."""
     if isinstance(exc, PrivilegeError):
         return error_response(403, "forbidden", f"Dataverse refused: {exc.message}")

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 from connectors.dataverse import DataverseClient, odata
 from plugin.engine import add_months
+from plugin.invoicing.single import today_utc
 
 # entity set -> logical name, in the order rows must be written (lookup targets first)
 WRITE_ORDER: tuple[tuple[str, str], ...] = (
@@ -247,7 +248,7 @@ class _Generator:
 
 def generate_dataset(contracts: int = 250, seed: int = 365, today: date | None = None) -> Dataset:
     """The demo rows for `contracts` contracts; identical for identical arguments."""
-    generator = _Generator(seed, today or date.today())
+    generator = _Generator(seed, today or today_utc())
     currency_ids = generator.reference_rows()
     for index in range(contracts):
         generator.contract(index, currency_ids)
@@ -355,7 +356,7 @@ def seed(client: DataverseClient, contracts: int = 250, seed: int = 365, today: 
 
     `invoiced_share`: the share of recurring contracts whose past cycles are then invoiced.
     """
-    today = today or date.today()
+    today = today or today_utc()
     data = generate_dataset(contracts, seed, today)
     if already_seeded(client, data):
         return {"seeded": False, "contract_ids": data.contract_ids, "counts": data.counts()}

@@ -1,1 +1,1 @@
-"""Marshmallow schemas: webhook execution context, API requests/responses, Dataverse records."""
+"""Marshmallow schemas: webhook execution context, API requests/responses, bulk runs."""

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.api import (CYCLE_KEY, AutomationsSchema, CurrencySchema, CycleSchema, RowResultSchema,
-                         StrictSchema)
+from schemas.api import (AS_OF_RANGE, CYCLE_KEY, AutomationsSchema, CurrencySchema, CycleSchema,
+                         RowResultSchema, StrictSchema)
 from schemas.webhook import ON_EXISTING_CHOICES, GuidString, is_guid, normalise_guid
 
 MAX_BULK_IDS = 5000
@@ -42,15 +42,17 @@ class IdList(fields.Field):
 class BulkRowsQuerySchema(StrictSchema):
     """`GET /bulk/rows?ids=a,b,…` (and `as_of`)."""
 
-    ids = IdList(required=True)
-    as_of = fields.Date(load_default=None)
+    ids = IdList(required=True, metadata={"type": "string",
+                                          "description": "comma-separated GUIDs (or the key repeated)"})
+    as_of = fields.Date(load_default=None, validate=AS_OF_RANGE)
 
 
 class BulkRowsBodySchema(StrictSchema):
     """`POST /bulk/rows {ids, as_of?}`."""
 
-    ids = IdList(required=True)
-    as_of = fields.Date(allow_none=True, load_default=None)
+    ids = IdList(required=True, metadata={"type": "array", "items": {"type": "string", "format": "uuid"},
+                                          "minItems": 1, "maxItems": MAX_BULK_IDS})
+    as_of = fields.Date(allow_none=True, load_default=None, validate=AS_OF_RANGE)
 
 
 class BulkRowSchema(Schema):
@@ -88,7 +90,7 @@ class CreateRunRequestSchema(StrictSchema):
     rows = fields.List(fields.Nested(RunRowRequestSchema), required=True,
                        validate=validate.Length(min=1, max=MAX_RUN_ROWS))
     on_existing = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(ON_EXISTING_CHOICES))
-    as_of = fields.Date(allow_none=True, load_default=None)
+    as_of = fields.Date(allow_none=True, load_default=None, validate=AS_OF_RANGE)
     source = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(RUN_SOURCES),
                            metadata={"description": "recorded as w365_source; api when omitted"})
 
@@ -110,7 +112,13 @@ class PostTaskSchema(Schema):
 
 
 class RunRowResultSchema(RowResultSchema):
-    """A row's Result: the single flow's result (`pending` until known) plus its post tasks."""
+    """A row's Result: the single flow's result (`pending` until known) plus its post tasks.
+
+    The row's cycle is the row's own `cycle` field, so the result does not repeat it.
+    """
+
+    class Meta:
+        exclude = ("cycle",)
 
     status = fields.String(required=True, validate=validate.OneOf(("pending", "created", "skipped", "failed")))
     post_tasks = fields.List(fields.Nested(PostTaskSchema), required=True)

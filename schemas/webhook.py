@@ -121,6 +121,11 @@ class KeyValueList(fields.Field):
     """A DataContract dictionary (`[{key, value}]`) loaded as a dict of decoded values."""
 
     default_error_messages = {"invalid": "Not a list of {{key, value}} objects."}
+    OPENAPI = {"type": "array", "items": {"type": "object", "required": ["key", "value"],
+                                          "properties": {"key": {"type": "string"}, "value": {}}}}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**{"metadata": self.OPENAPI, **kwargs})
 
     def _deserialize(self, value, attr, data, **kwargs):
         if value is None or value == []:
@@ -136,6 +141,9 @@ class WcfDateTime(fields.Field):
     """A `/Date(ms±hhmm)/` string as an aware UTC datetime."""
 
     default_error_messages = {"invalid": "Not a /Date(ms)/ value."}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**{"metadata": {"type": "string", "example": "/Date(1735689600000)/"}, **kwargs})
 
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = parse_wcf_date(value) if isinstance(value, str) else None
@@ -219,6 +227,13 @@ def _param_guid(value: Any) -> Any:
     return value.id if isinstance(value, EntityReference) else value
 
 
+def _blank_as_absent(data: Any, *names: str) -> Any:
+    """An empty optional String parameter means "not given" (a command script may send "")."""
+    if not isinstance(data, dict):
+        return data
+    return {k: None if k in names and v == "" else v for k, v in data.items()}
+
+
 class GenerateInvoiceParamsSchema(Schema):
     """`w365_GenerateInvoice` InputParameters: BillingContractId (required), Cycle, OnExisting."""
 
@@ -233,12 +248,8 @@ class GenerateInvoiceParamsSchema(Schema):
     @pre_load
     def _guid_values(self, data: Any, **kwargs) -> Any:
         """A Guid parameter arrives as a plain string (or, defensively, an EntityReference)."""
+        data = _blank_as_absent(data, "Cycle", "OnExisting")
         return {k: _param_guid(v) for k, v in data.items()} if isinstance(data, dict) else data
-
-    @post_load
-    def _empty_cycle(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
-        data["cycle"] = data["cycle"] or None  # an empty optional String means "not given"
-        return data
 
 
 class _RowSchema(Schema):
@@ -265,6 +276,10 @@ class GenerateInvoicesParamsSchema(Schema):
     on_existing = fields.String(data_key="OnExisting", allow_none=True, load_default=None,
                                 validate=validate.OneOf(ON_EXISTING_CHOICES))
 
+    @pre_load
+    def _blank_options(self, data: Any, **kwargs) -> Any:
+        return _blank_as_absent(data, "OnExisting")
+
     @validates_schema
     def _rows_json(self, data: dict[str, Any], **kwargs) -> None:
         if data.get("rows"):
@@ -288,8 +303,19 @@ def parse_rows_json(text: str) -> list[dict[str, Any]]:
     """The `Rows` parameter (or a run's `w365_requestjson`): a JSON array of row objects."""
     try:
         rows = json.loads(text, parse_float=Decimal)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError({"Rows": ["Not valid JSON."]}) from exc
+    if not is_valid_unicode(rows):
+        raise ValidationError({"Rows": ["Not valid JSON: a \\u escape is an unpaired surrogate."]})
     if not isinstance(rows, list):
         raise ValidationError({"Rows": ["Not a JSON array."]})
     return _RowSchema(many=True).load(rows)
+
+
+def is_valid_unicode(value: Any) -> bool:
+    """Whether every string of a parsed JSON value can be encoded (JSON allows unpaired surrogate escapes)."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True

@@ -162,3 +162,9 @@ def license_contract(client: DataverseClient, world: World, *, start: str = "202
     sub_id = create_subscription(client, contract_id, price=price, name="Microsoft 365 E3")
     lcl_id = create_change_log(client, sub_id, contract_id, effective=start, delta=quantity, change_type=1)
     return {"contract_id": contract_id, "subscription_id": sub_id, "change_log_id": lcl_id}
+
+
+def invoices_of(client: DataverseClient, contract_id: str) -> list[dict]:
+    """The invoices of a billing contract (id, number and cycle start)."""
+    return list(client.query("invoices", select=["invoiceid", "invoicenumber", "w365_cyclestart"],
+                             filter=odata.eq("_w365_billingcontract_value", contract_id)))

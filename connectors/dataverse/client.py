@@ -8,6 +8,7 @@ import time
 import uuid
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping
+from urllib.parse import SplitResult, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -288,9 +289,24 @@ class DataverseClient:
             next_link = payload.get("@odata.nextLink")
             if next_link and next_link in seen:
                 raise DataverseError(f"paging loop: nextLink repeated: {next_link}")
+            if next_link and not self._is_api_url(next_link):
+                # the bearer token goes wherever the link points: only to this org's API
+                raise DataverseError(f"nextLink outside {self.api_url}: {next_link}")
             if next_link:
                 seen.add(next_link)
             url = next_link
+
+    def _is_api_url(self, url: str) -> bool:
+        """True for an absolute URL under this client's API root (same scheme, host and port)."""
+        def origin(parts: SplitResult) -> tuple[str, str | None, int | None]:
+            default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+            return parts.scheme.lower(), parts.hostname, parts.port or default
+
+        try:
+            link, root = urlsplit(url), urlsplit(self.api_url)
+            return origin(link) == origin(root) and link.path.startswith(root.path)
+        except ValueError:  # an invalid port
+            return False
 
     def query_in(self, entity_set: str, column: str, values: Iterable[Any], *,
                  select: Columns = None, filter: str | None = None, orderby: Columns = None,

@@ -17,6 +17,7 @@ _ENTITY_ID_RE = re.compile(rf"\(({_GUID})\)/?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LOOKUP_RE = re.compile(r"^_\w+_value$")
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 # Characters left as they are in query values and paths (OData syntax servers expect unescaped).
 _QUERY_SAFE = "$,()'/:@=*!-._~"
@@ -40,6 +41,16 @@ def _check_text(value: str) -> str:
     return value
 
 
+class Text(str):
+    """A str always written as a quoted string literal, even when it looks like a GUID or a date.
+
+    `literal()` writes GUID- and date-shaped str bare (as Guid/Date columns need); wrap a value of
+    a String column in `Text` (`eq("w365_name", Text(v))`) when it may take such a shape.
+    """
+
+    __slots__ = ()
+
+
 def quote_string(value: str) -> str:
     """A single-quoted OData string literal with `'` doubled."""
     return "'" + _check_text(value).replace("'", "''") + "'"
@@ -48,10 +59,10 @@ def quote_string(value: str) -> str:
 def literal(value: Any) -> str:
     """The OData literal of a Python value.
 
-    str -> quoted ('' escaping) -- except a str in canonical GUID, `YYYY-MM-DD` or ISO date-time
-    form, written bare as Edm.Guid/Date/DateTimeOffset columns require (the way Dataverse's JSON
-    returns them, so read values can be fed back); UUID bare, bool, int/Decimal, date,
-    datetime (UTC Z), None -> null.
+    str -> quoted ('' escaping; a `Text` always) -- except a str in canonical GUID, `YYYY-MM-DD`
+    or ISO date-time form, written bare as Edm.Guid/Date/DateTimeOffset columns require (the way
+    Dataverse's JSON returns them, so read values can be fed back); UUID bare, bool, int/Decimal,
+    date, datetime (UTC Z), None -> null.
     """
     if value is None:
         return "null"
@@ -59,6 +70,8 @@ def literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, Text):
+        return quote_string(value)
     if isinstance(value, str):
         if GUID_RE.match(value):
             return value.lower()
@@ -142,9 +155,10 @@ def not_(condition: str) -> str:
 
 def _in_value(value: Any) -> str:
     text = _check_text(value) if isinstance(value, str) else literal(value)
-    if '"' not in text:
-        return '"' + text + '"'
-    return quote_string(text)
+    # "..." is a JSON string (backslash escapes, no raw control characters); '...' has none
+    if '"' in text or "\\" in text or any(ch < " " for ch in text):
+        return quote_string(text)
+    return '"' + text + '"'
 
 
 def in_(column: str, values: Iterable[Any]) -> str:
@@ -157,12 +171,25 @@ def in_(column: str, values: Iterable[Any]) -> str:
             f"PropertyValues=[{rendered}])")
 
 
+def key_literal(column: str, value: Any) -> str:
+    """The literal of one alternate-key value: `literal()`, except that a GUID (str or UUID) is
+    bare only for a lookup (`_x_value`) column.
+
+    An alternate key's Guid columns are always lookups, so any other column given a GUID-shaped
+    str is a String column (`w365_runkey`): Dataverse refuses a bare GUID there (Edm.Guid does not
+    convert to Edm.String), so it is quoted.
+    """
+    if is_guid(value) and not _LOOKUP_RE.match(column):
+        return quote_string(str(value).lower())
+    return literal(value)
+
+
 def key_segment(keys: Mapping[str, Any] | Any) -> str:
     """The key predicate inside `entityset(...)`: a bare id, or `k1=v1,k2=v2` for alternate keys."""
     if isinstance(keys, Mapping):
         if not keys:
             raise ValueError("an alternate key needs at least one column")
-        return ",".join(f"{_column(k)}={literal(v)}" for k, v in keys.items())
+        return ",".join(f"{_column(k)}={key_literal(k, v)}" for k, v in keys.items())
     if not is_guid(keys):
         raise ValueError(f"not a row id: {keys!r}")
     return str(keys).lower()

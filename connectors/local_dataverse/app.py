@@ -145,7 +145,8 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
         for name in _INHERITED:
             if name not in headers and outer.get(name):
                 headers[name] = outer.get(name)
-        resp = rt.service.handle(ApiRequest(sub.method, path, query, headers, sub.body), base)
+        req = ApiRequest(sub.method, path, query, headers, sub.body)
+        resp = rt.service.handle(req, base, count=False)
         return batch.SubResponse(resp.status, resp.headers, resp.body)
 
     try:
@@ -157,9 +158,13 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
             rt.store.transaction,
         )
     except batch.BatchFormatError as exc:
+        rt.stats.add("operations")  # refused as a whole: one request answered, like a plain one
         return _to_flask(error_response(DataverseFault(400, "0x80060891", str(exc))))
     except DataverseFault as fault:
+        rt.stats.add("operations")
         return _to_flask(error_response(fault))
+    # as many operations as parts, including those a failure kept from running (DESIGN §12)
+    rt.stats.add("operations", reply.operations)
     content, content_type = reply
     return Response(
         content,

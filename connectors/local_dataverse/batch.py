@@ -56,15 +56,22 @@ class BatchFormatError(ValueError):
 
 
 class BatchReply(tuple):
-    """`(body, content_type)` plus the outer `status` and extra response `headers`."""
+    """`(body, content_type)` plus the outer `status`, extra response `headers` and `operations`.
+
+    `operations` is the number of requests the batch holds (change-set requests included), counted
+    whether or not each one ran: DESIGN §12, "a `$batch` is ... as many operations as parts".
+    """
 
     status: int
     headers: dict[str, str]
+    operations: int
 
-    def __new__(cls, body: bytes, content_type: str, status: int, headers: dict[str, str]):
+    def __new__(cls, body: bytes, content_type: str, status: int, headers: dict[str, str],
+                operations: int = 0):
         reply = super().__new__(cls, (body, content_type))
         reply.status = status
         reply.headers = headers
+        reply.operations = operations
         return reply
 
 
@@ -212,13 +219,18 @@ def parse_batch(body: bytes, content_type: str) -> list[_Operation | _Changeset]
             items.append(_parse_changeset(part_type, content, number))
         else:
             items.append(_parse_operation(part, f"part {number} of the batch"))
-    total = sum(len(i.operations) if isinstance(i, _Changeset) else 1 for i in items)
+    total = count_operations(items)
     if total > MAX_REQUESTS:
         raise BatchFormatError(
             "The current batch message contains too many parts. Only batch messages with a "
             f"maximum number of '{MAX_REQUESTS}' query operations, including changeset operations, "
             "are allowed.")
     return items
+
+
+def count_operations(items: list[_Operation | _Changeset]) -> int:
+    """The requests of a parsed batch: one per single part, one per request in each change set."""
+    return sum(len(i.operations) if isinstance(i, _Changeset) else 1 for i in items)
 
 
 # -------------------------------------------------------------------------------------- execution
@@ -253,7 +265,7 @@ def handle_batch(body: bytes, content_type: str, prefer: str,
     boundary = f"batchresponse_{uuid.uuid4()}"
     headers = {"Preference-Applied": "odata.continue-on-error"} if continue_on_error else {}
     return BatchReply(_multipart(boundary, parts), f"multipart/mixed; boundary={boundary}",
-                      status, headers)
+                      status, headers, count_operations(items))
 
 
 def prefers_continue_on_error(prefer: str | None) -> bool:

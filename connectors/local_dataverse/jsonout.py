@@ -78,6 +78,10 @@ def loads_body(body: bytes) -> Any:
             parse_float=Decimal,
             parse_constant=_reject_constant,
         )
+    except RecursionError:  # nested deeper than the parser's stack: a 400, never a 500
+        raise bad_payload(
+            "Error identified in Payload provided by the user: the JSON is nested too deeply."
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_payload(
             f"Error identified in Payload provided by the user: the JSON is malformed ({exc})."

@@ -120,9 +120,13 @@ class Service:
         self.store = store
         self.stats = stats
 
-    def handle(self, req: ApiRequest, base_url: str) -> ApiResponse:
-        """Answer one request (counted as one operation); errors become Dataverse error bodies."""
-        self.stats.add("operations")
+    def handle(self, req: ApiRequest, base_url: str, *, count: bool = True) -> ApiResponse:
+        """Answer one request; errors become Dataverse error bodies.
+
+        `count`: add one operation (a `$batch` counts its parts itself, run or not).
+        """
+        if count:
+            self.stats.add("operations")
         try:
             return self._dispatch(req, base_url.rstrip("/"))
         except DataverseFault as fault:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from .errors import bad_query, bad_segment
 
+_INT64_MAX = 2**63 - 1
 SUPPORTED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$skiptoken", "$count"}
 
 
@@ -151,7 +152,7 @@ def parse_options(opts: dict[str, str]) -> QueryOptions:
             result.top = int(opts["$top"])
         except ValueError:
             result.top = -1
-        if result.top < 0:
+        if not 0 <= result.top <= _INT64_MAX:  # OData's $top is an Edm.Int64
             raise bad_query(
                 f"Invalid value '{opts['$top']}' for $top query option found. "
                 "The $top query option requires a non-negative integer value."

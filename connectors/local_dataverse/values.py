@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from .errors import DataverseFault, bad_payload
+from .errors import DataverseFault, bad_payload, bad_query
 from .tables import (
     BOOLEAN,
     CHOICE,
@@ -127,6 +127,11 @@ def to_storage(col: Column, value: Any) -> Any:
     if kind == STRING:
         if not isinstance(value, str):
             raise _unconvertible(col, value, "Edm.String")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escape ("\ud800") is no text
+            raise _unconvertible(col, value.encode("utf-8", "backslashreplace").decode(),
+                                 "Edm.String") from None
         return value
     if kind in (INTEGER, CHOICE):
         return _integer(col, value)
@@ -162,8 +167,18 @@ def from_storage(col_type: str, value: Any) -> Any:
 
 
 def parse_key_literal(col: Column, text: str) -> Any:
-    """A value in a key URL segment (`'text'` quoted, GUID/date/number bare) in its stored form."""
-    if text.startswith("'") and text.endswith("'") and len(text) >= 2:
+    """A value in a key URL segment (`'text'` quoted, GUID/date/number bare) in its stored form.
+
+    A String key takes only a quoted literal, as OData's URI parser does: a bare GUID is an
+    Edm.Guid and a bare date an Edm.Date there, which do not convert to Edm.String (400).
+    """
+    quoted = text.startswith("'") and text.endswith("'") and len(text) >= 2
+    if col.type == STRING and not quoted:
+        raise bad_query(
+            f"Bad Request - Error in query syntax: the key value {text} of '{col.name}' "
+            "is not an Edm.String literal; quote it ('...', with ' doubled)."
+        )
+    if quoted:
         raw: Any = text[1:-1].replace("''", "'")
     elif text in ("true", "false"):
         raw = text == "true"

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, g, request
 from marshmallow import Schema, ValidationError
@@ -11,8 +12,13 @@ from marshmallow import Schema, ValidationError
 from plugin.app import app_dataverse
 from plugin.auth import Caller, authenticator
 from plugin.errors import ApiError, validation_error
+from schemas.webhook import is_valid_unicode
+
+if TYPE_CHECKING:
+    from connectors.dataverse import DataverseClient
 
 bp = Blueprint("api", __name__)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap pre-check for is_valid_unicode
 
 # Endpoints reachable without credentials (liveness, the API description).
 PUBLIC_ENDPOINTS = {"api.health", "api.openapi_document"}
@@ -31,7 +37,7 @@ def current_caller() -> Caller | None:
     return g.get("caller")
 
 
-def caller_dataverse():
+def caller_dataverse() -> "DataverseClient":
     """The Dataverse client acting for this request's caller (Entra users via `CallerObjectId`)."""
     client = app_dataverse()
     caller = current_caller()
@@ -46,9 +52,12 @@ def json_body(code: str = "malformed_json") -> Any:
     if not raw.strip():
         raise ApiError(400, code, "the request body must be a JSON object")
     try:
-        return json.loads(raw, parse_float=Decimal)
+        body = json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, code, f"the request body is not valid JSON: {str(exc)[:200]}") from exc
+    if _SURROGATE_ESCAPE.search(raw) and not is_valid_unicode(body):
+        raise ApiError(400, code, "the request body is not valid JSON: a \\u escape is an unpaired surrogate")
+    return body
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
@@ -63,9 +72,10 @@ def load_body(schema: Schema) -> dict[str, Any]:
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
-    """The query string validated by `schema` (422 with field details when invalid)."""
+    """The query validated by `schema` (422 with details); empty values are absent, `?ids=a&ids=b` is `ids=a,b`."""
+    query = {key: ",".join(v for v in values if v) for key, values in request.args.to_dict(flat=False).items()}
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load({key: value for key, value in query.items() if value})
     except ValidationError as exc:
         raise validation_error(exc) from exc
 

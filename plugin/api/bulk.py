@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, caller_dataverse, load_body, load_query
 from plugin.api.openapi import doc
@@ -18,7 +19,7 @@ def _rows(ids: list[str], as_of):
 @bp.get("/bulk/rows")
 @doc(summary="The bulk window's rows: names, cycles, default cycle, automations", query=BulkRowsQuerySchema,
      responses={200: BulkRowsResponseSchema})
-def bulk_rows_by_query():
+def bulk_rows_by_query() -> ResponseReturnValue:
     """Rows for `?ids=a,b,…` (in that order)."""
     query = load_query(BulkRowsQuerySchema())
     return _rows(query["ids"], query["as_of"])
@@ -27,7 +28,7 @@ def bulk_rows_by_query():
 @bp.post("/bulk/rows")
 @doc(summary="The bulk window's rows for many ids (JSON body)", body=BulkRowsBodySchema,
      responses={200: BulkRowsResponseSchema})
-def bulk_rows_by_body():
+def bulk_rows_by_body() -> ResponseReturnValue:
     """Rows for `{ids: [...]}` (in that order); for selections too long for a URL."""
     body = load_body(BulkRowsBodySchema())
     return _rows(body["ids"], body["as_of"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import jsonify
+from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, caller_dataverse, load_query
 from plugin.api.openapi import doc
@@ -22,7 +23,7 @@ def path_guid(value: str, what: str = "billing contract") -> str:
 @bp.get("/billing-contracts/<contract_id>/cycles")
 @doc(summary="A contract's header and billing cycles (the default preselected)", query=CyclesQuerySchema,
      responses={200: CyclesResponseSchema})
-def cycles(contract_id: str):
+def cycles(contract_id: str) -> ResponseReturnValue:
     """The header and the cycle list of DESIGN §4.1 / §7."""
     query = load_query(CyclesQuerySchema())
     body = contract_cycles(caller_dataverse(), path_guid(contract_id), query["as_of"],

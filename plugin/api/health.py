@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
 
 from plugin import __version__
 from plugin.api import bp
@@ -28,7 +29,7 @@ def dataverse_status() -> dict:
 @bp.get("/health")
 @doc(summary="Liveness and whether Dataverse answers", tags=("service",), security=False,
      responses={200: HealthResponseSchema})
-def health():
+def health() -> ResponseReturnValue:
     """Always 200 while the service runs; `status` is `degraded` when Dataverse does not answer."""
     dataverse = dataverse_status()
     return jsonify({"status": "ok" if dataverse["reachable"] else "degraded", "dataverse": dataverse,
@@ -36,7 +37,9 @@ def health():
 
 
 @bp.get("/openapi.json")
-def openapi_document():
+@doc(summary="This OpenAPI document", tags=("service",), security=False,
+     responses={200: "the OpenAPI 3 document (JSON)"})
+def openapi_document() -> ResponseReturnValue:
     """The OpenAPI document generated from the marshmallow schemas."""
     spec = current_app.extensions.get(_SPEC)
     if spec is None:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, caller_dataverse, load_body
-from plugin.api.openapi import doc
+from plugin.api.openapi import HEADER_MAX_LENGTH, doc
 from plugin.app import app_config
 from plugin.errors import ApiError
 from plugin.invoicing.single import GenerateRequest, generate, preview
@@ -12,7 +13,7 @@ from schemas.api import (CreateInvoiceRequestSchema, CreateInvoiceResponseSchema
                          PreviewResponseSchema)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 100
+MAX_KEY_LENGTH = HEADER_MAX_LENGTH
 
 
 def idempotency_key() -> str | None:
@@ -29,7 +30,7 @@ def idempotency_key() -> str | None:
 @bp.post("/invoices/preview")
 @doc(summary="The invoice that would be created (writes nothing)", body=PreviewRequestSchema,
      responses={200: PreviewResponseSchema})
-def preview_invoice():
+def preview_invoice() -> ResponseReturnValue:
     """Preview one contract's invoice for a cycle."""
     body = load_body(PreviewRequestSchema())
     return jsonify(preview(caller_dataverse(), body["billing_contract_id"], body["cycle"], body["as_of"],
@@ -40,7 +41,7 @@ def preview_invoice():
 @doc(summary="Generate one invoice (never post-invoicing tasks)", body=CreateInvoiceRequestSchema,
      headers={IDEMPOTENCY_HEADER: "a retry with the same key returns the first answer"},
      responses={201: CreateInvoiceResponseSchema, 200: CreateInvoiceResponseSchema})
-def create_invoice():
+def create_invoice() -> ResponseReturnValue:
     """Create the invoice of one (contract, cycle), exactly once per Idempotency-Key."""
     body = load_body(CreateInvoiceRequestSchema())
     key = idempotency_key()

@@ -18,6 +18,7 @@ from schemas.api import ErrorResponseSchema
 _ATTR = "_w365_openapi"
 _PATH_PARAM = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 _ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422)
+HEADER_MAX_LENGTH = 100  # a documented header is a run key at most (Idempotency-Key: 1-100 characters)
 
 SchemaLike = type[Schema] | Schema
 
@@ -51,7 +52,7 @@ def _operation(meta: dict[str, Any], path_params: list[str]) -> dict[str, Any]:
         parameters.append({"in": "query", "schema": _schema_ref(meta["query"])})
     for name, description in meta["headers"].items():
         parameters.append({"in": "header", "name": name, "required": False, "description": description,
-                           "schema": {"type": "string", "maxLength": 200}})
+                           "schema": {"type": "string", "minLength": 1, "maxLength": HEADER_MAX_LENGTH}})
     op: dict[str, Any] = {"summary": meta["summary"], "tags": meta["tags"], "parameters": parameters,
                           "responses": {}}
     if meta["body"] is not None:

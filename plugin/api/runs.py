@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 from flask import Flask, Response, current_app, jsonify, url_for
+from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, current_caller, load_body, load_query
 from plugin.api.invoices import IDEMPOTENCY_HEADER, idempotency_key
@@ -41,7 +42,7 @@ def close_runs(app: Flask) -> bool:
     return True
 
 
-def run_answer(service: RunService, run_id: str, wait: float | None):
+def run_answer(service: RunService, run_id: str, wait: float | None) -> ResponseReturnValue:
     """202 `{run_id}` — or 200 with the finished run when it finished within `wait` seconds."""
     if wait:
         view = service.wait(run_id, wait)
@@ -76,7 +77,7 @@ def _caller_object_id() -> str | None:
      body=CreateRunRequestSchema, query=WaitQuerySchema,
      headers={IDEMPOTENCY_HEADER: "a retry with the same key starts nothing and answers the same run"},
      responses={202: RunAcceptedSchema, 200: RunSchema})
-def create_run():
+def create_run() -> ResponseReturnValue:
     """Start the run; `?wait=S` answers the finished run when it ends within S seconds."""
     body = load_body(CreateRunRequestSchema())
     wait = load_query(WaitQuerySchema())["wait"]
@@ -93,7 +94,7 @@ def create_run():
 
 @bp.get("/invoice-runs/<run_id>")
 @doc(summary="A run's status, progress and per-row Result", responses={200: RunSchema})
-def get_run(run_id: str):
+def get_run(run_id: str) -> ResponseReturnValue:
     """The run by id (or by its run key)."""
     return jsonify(_view(run_id).as_json())
 
@@ -101,7 +102,7 @@ def get_run(run_id: str):
 @bp.get("/invoice-runs/<run_id>/results.csv")
 @doc(summary="A run's Result as CSV", responses={200: "text/csv: " + ",".join(CSV_HEADER)},
      content_types={200: "text/csv"})
-def get_run_csv(run_id: str):
+def get_run_csv(run_id: str) -> ResponseReturnValue:
     """`billing_contract_id,name,cycle,result,invoice_number,invoice_total,message`."""
     view = _view(run_id)
     return Response(results_csv(view), mimetype="text/csv", headers={
@@ -111,7 +112,7 @@ def get_run_csv(run_id: str):
 @bp.post("/invoice-runs/<run_id>/retry")
 @doc(summary="Re-run only the failed rows of a finished run (same run id)", query=WaitQuerySchema,
      responses={202: RunAcceptedSchema, 200: RunSchema})
-def retry_run(run_id: str):
+def retry_run(run_id: str) -> ResponseReturnValue:
     """Retry the failed rows; answers like `POST /invoice-runs`."""
     wait = load_query(WaitQuerySchema())["wait"]
     service = app_runs()

@@ -19,10 +19,10 @@ _COMMAND_MODULES = {
 class _LazyGroup(click.Group):
     """Imports a command's module only when the command runs, so `w365 --help` stays fast."""
 
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name.replace("_", "-") for names in _COMMAND_MODULES.values() for name in names)
 
-    def get_command(self, ctx, cmd_name):
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         attr = cmd_name.replace("-", "_")
         for module, names in _COMMAND_MODULES.items():
             if attr in names:

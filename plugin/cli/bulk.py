@@ -9,9 +9,8 @@ import sys
 
 import click
 
-from plugin.cli.common import connect, dataverse_errors_as_click
-from plugin.cli.single import _as_of, _contract_id, _table
-from plugin.config import Config
+from plugin.cli.common import (connect, dataverse_errors_as_click, format_table, load_config,
+                               parse_as_of, parse_contract_id)
 from plugin.invoicing.run_model import RunRequest, RunRow, RunView, results_csv
 from plugin.invoicing.runs import RunService
 
@@ -35,7 +34,7 @@ def _read_ids(ids: tuple[str, ...], ids_file: str | None) -> list[str]:
     found = _split_ids(texts)
     if not found:
         raise click.UsageError("give the contracts with --ids or --ids-file")
-    return list(dict.fromkeys(_contract_id(i) for i in found))
+    return list(dict.fromkeys(parse_contract_id(i) for i in found))
 
 
 def _table_text(view: RunView) -> str:
@@ -50,8 +49,8 @@ def _table_text(view: RunView) -> str:
     counts = body["counts"]
     summary = (f"run {view.run_id}: {body['status']} - created {counts['created']}, "
                f"skipped {counts['skipped']}, failed {counts['failed']}")
-    table = _table(rows, ["#", "Billing Contract Name", "Cycle", "Result", "Invoice", "Total", "Message",
-                          "Post tasks"], right={0, 5})
+    table = format_table(rows, ["#", "Billing Contract Name", "Cycle", "Result", "Invoice", "Total",
+                                "Message", "Post tasks"], right={0, 5})
     return f"{table}\n\n{summary}"
 
 
@@ -64,15 +63,19 @@ def _table_text(view: RunView) -> str:
               help="an already invoiced cycle: create an additional invoice (default) or skip it")
 @click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD", help="the date that picks default cycles")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.argument("more_ids", nargs=-1, metavar="[ID]...")  # `--ids A B C`: the ids after the first one
 @dataverse_errors_as_click
 def bulk(ids: tuple[str, ...], ids_file: str | None, post_tasks: bool, on_existing: str | None,
-         as_of: str | None, fmt: str) -> None:
-    """Invoice many contracts in one run (each its default cycle), with a progress bar."""
-    contract_ids = _read_ids(ids, ids_file)
-    config = Config.from_env()
+         as_of: str | None, fmt: str, more_ids: tuple[str, ...]) -> None:
+    """Invoice many contracts in one run (each its default cycle), with a progress bar.
+
+    Ids: `--ids A,B`, `--ids A --ids B`, `--ids A B` or `--ids-file F`.
+    """
+    contract_ids = _read_ids(ids + more_ids, ids_file)
+    config = load_config()
     service = RunService(connect(config), config)
     request = RunRequest(rows=tuple(RunRow(i, cid, None, post_tasks) for i, cid in enumerate(contract_ids)),
-                         source="cli", on_existing=on_existing, as_of=_as_of(as_of))
+                         source="cli", on_existing=on_existing, as_of=parse_as_of(as_of))
     with click.progressbar(length=len(contract_ids), label="Invoicing", file=sys.stderr, show_pos=True) as bar:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.pos)

@@ -1,46 +1,29 @@
 """`w365 register`, `w365 unregister`, `w365 registration-status`: the admin commands of DESIGN §11."""
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
-from connectors.dataverse import DataverseClient
-from connectors.dataverse.errors import (AuthenticationError, DataverseConnectionError, DataverseError,
-                                         PrivilegeError)
+from connectors.dataverse.errors import DataverseError
+from plugin.cli.common import connect, explain_dataverse_error, load_config
 from plugin.config import Config
 from plugin.registration import (Change, Finding, InvalidInput, Plan, PlanInterrupted, RegistrationError,
                                  apply_plan, check_webhook_key, check_webhook_url, new_webhook_key,
                                  plan_register, plan_unregister, read_snapshot, spec)
 
+if TYPE_CHECKING:
+    from connectors.dataverse import DataverseClient
+
 _DONE = {"create": "created", "update": "updated", "delete": "deleted"}
-
-
-def _root_cause(message: str) -> str:
-    """The short reason inside a long requests/urllib3 connection error text."""
-    found = (re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", message)
-             or re.search(r"(\w*(?:Timeout|timed out)\w*)", message))
-    return found.group(1).strip() if found else message[:200]
+_PRIVILEGE_HINT = (" Registering needs create/update/delete on custom APIs, service endpoints and processing "
+                   "steps: the System Administrator or System Customizer role.")
 
 
 def _explain(exc: Exception, config: Config) -> str:
     """One clear sentence for a failure talking to Dataverse."""
-    if isinstance(exc, PrivilegeError):
-        return (f"the Dataverse identity lacks a privilege this needs ({exc.message}). Registering needs "
-                "create/update/delete on custom APIs, service endpoints and processing steps: "
-                "the System Administrator or System Customizer role.")
-    if isinstance(exc, AuthenticationError):
-        return (f"Dataverse did not accept the credentials ({exc.message}). Check W365_DATAVERSE_TOKEN, or "
-                "W365_TENANT_ID / W365_CLIENT_ID / W365_CLIENT_SECRET (or the certificate) and "
-                "W365_AUTHORITY.")
-    if isinstance(exc, DataverseConnectionError):
-        return (f"cannot reach Dataverse at {config.dataverse_url} ({_root_cause(exc.message)}). "
-                "Check W365_DATAVERSE_URL and the network.")
-    if isinstance(exc, DataverseError):
-        return f"Dataverse refused a request: {exc}"
-    return str(exc)
+    return explain_dataverse_error(exc, config.dataverse_url, _PRIVILEGE_HINT)
 
 
 @contextmanager
@@ -58,12 +41,9 @@ def _clear_errors(config: Config) -> Iterator[None]:
         raise click.ClickException(_explain(exc, config)) from None
 
 
-def _connect() -> tuple[Config, DataverseClient]:
-    try:
-        config = Config.from_env()
-        return config, DataverseClient.from_config(config)
-    except ValueError as exc:
-        raise click.ClickException(f"the configuration is incomplete or invalid: {exc}") from None
+def _connect() -> tuple[Config, "DataverseClient"]:
+    config = load_config()
+    return config, connect(config)
 
 
 def _echo_change(change: Change, done: bool = False) -> None:
@@ -116,7 +96,7 @@ def _refuse_conflicts(plan: Plan) -> None:
 @click.option("--url", required=True,
               help=f"The service's public webhook URL (https://host{spec.WEBHOOK_PATH}).")
 @click.option("--dry-run", is_flag=True, help="Print the planned changes; write nothing.")
-@click.option("--webhook-key", help="The key Dataverse sends in the x-w365-webhook-key header "
+@click.option("--webhook-key", help=f"The key Dataverse sends in the {spec.WEBHOOK_HEADER} header "
                                     "(default: the first of W365_WEBHOOK_KEYS, else a new one).")
 def register(url: str, dry_run: bool, webhook_key: str | None) -> None:
     """Create or update the custom APIs, the webhook endpoint and its steps (idempotent)."""

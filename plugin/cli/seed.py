@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 
@@ -18,7 +19,7 @@ from plugin.cli.common import connect, dataverse_errors_as_click
 @click.option("--invoiced-share", default=0.3, show_default=True, type=click.FloatRange(0, 1),
               help="Share of recurring contracts whose past cycles are invoiced (by bulk runs).")
 @dataverse_errors_as_click
-def seed(contracts: int, seed_value: int, as_of, invoiced_share: float) -> None:
+def seed(contracts: int, seed_value: int, as_of: datetime | None, invoiced_share: float) -> None:
     """Write a reproducible demo data set (accounts, contracts, subscriptions, change logs, NRIs, usage)."""
     from plugin.seed import seed as write_seed
 

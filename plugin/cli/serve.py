@@ -10,6 +10,7 @@ from typing import Callable
 import click
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from plugin.cli.common import load_config
 from plugin.config import Config
 
 DEMO_DIR = Path(".w365")
@@ -110,7 +111,7 @@ def serve(host: str, port: int) -> None:
     """Run the plugin (API, webhook, pages) against the configured Dataverse (prod: gunicorn)."""
     from plugin.app import create_app
 
-    config = Config.from_env()
+    config = load_config()
     check_bind(config, host)
     server = _bind(create_app(config), host, port, fall_back_to_free=False)
     shown = f"[{host}]" if ":" in host else host
@@ -123,7 +124,7 @@ def serve(host: str, port: int) -> None:
 
 def demo_config(dataverse_url: str) -> Config:
     """The environment's configuration pointed at the local Dataverse: dev auth, fixed token."""
-    return Config.from_env().with_overrides(
+    return load_config().with_overrides(
         dataverse_url=dataverse_url, dataverse_token="local-dev-token", api_auth=("dev",),
         api_keys=(),
         tenant_id=None, client_id=None, client_secret=None, client_cert_path=None,

@@ -6,30 +6,15 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import date
 from typing import Any, Callable
 
 import click
 
-from plugin.cli.common import connect, dataverse_errors_as_click
-from plugin.config import Config
+from plugin.cli.common import (connect, dataverse_errors_as_click, format_table, load_config,
+                               parse_as_of, parse_contract_id)
 from plugin.errors import ApiError
-from schemas.webhook import is_guid, normalise_guid
 
 _CYCLE_HELP = 'cycle key (its start date, e.g. 2026-01-01) or "one-time"; default: the preselected cycle'
-
-
-def _contract_id(value: str) -> str:
-    if not is_guid(value):
-        raise click.BadParameter(f"{value!r} is not a billing contract id (GUID)")
-    return normalise_guid(value)
-
-
-def _as_of(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
 
 
 def _api_errors(command: Callable) -> Callable:
@@ -45,16 +30,6 @@ def _api_errors(command: Callable) -> Callable:
     return wrapper
 
 
-def _table(rows: list[list[str]], header: list[str], right: set[int] = frozenset()) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
-                         for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
-
-
 def _header_lines(header: dict[str, Any]) -> list[str]:
     return [f"{header['name']} ({header['id']})",
             f"Account: {header['account']['name'] or header['account']['id']}   Type: {header['type']['label']}   "
@@ -67,7 +42,8 @@ def format_cycles(body: dict[str, Any]) -> str:
     """The cycle list as a table, the default marked with `*`."""
     rows = [["*" if c["key"] == body["default"] else "", c["key"], c["start"], c["end"], c["status"],
              ", ".join(i["number"] or i["id"] for i in c["invoices"])] for c in body["cycles"]]
-    return "\n".join(_header_lines(body["header"]) + ["", _table(rows, ["", "cycle", "start", "end", "status", "invoices"])])
+    table = format_table(rows, ["", "cycle", "start", "end", "status", "invoices"])
+    return "\n".join(_header_lines(body["header"]) + ["", table])
 
 
 def format_preview(body: dict[str, Any]) -> str:
@@ -86,8 +62,8 @@ def format_preview(body: dict[str, Any]) -> str:
         rows = [[l["description"], f"{l['period_start']}–{l['period_end']}", l["quantity"], l["unit_price"],
                  l["proration_factor"], l["amount"], l["discount"], l["tax"], l["total"]] for l in lines]
         rows.append(["subtotal", "", "", "", "", group["amount"], group["discount"], group["tax"], group["total"]])
-        out += [_table(rows, ["description", "period", "qty", "unit", "factor", "amount", "discount", "tax", "total"],
-                       right={2, 3, 4, 5, 6, 7, 8}), ""]
+        out += [format_table(rows, ["description", "period", "qty", "unit", "factor", "amount", "discount",
+                                    "tax", "total"], right={2, 3, 4, 5, 6, 7, 8}), ""]
     totals = body["totals"]
     out.append(f"Totals: amount {totals['amount']}  discount {totals['discount']}  tax {totals['tax']}  "
                f"total {totals['total']} {body['currency']['code'] or ''}".rstrip())
@@ -121,8 +97,9 @@ def cycles(contract_id: str, as_of: str | None, as_json: bool) -> None:
     """List a billing contract's cycles (the default marked *)."""
     from plugin.invoicing.single import contract_cycles
 
-    config = Config.from_env()
-    body = contract_cycles(connect(config), _contract_id(contract_id), _as_of(as_of), config.invoicing_cycle_range)
+    config = load_config()
+    body = contract_cycles(connect(config), parse_contract_id(contract_id), parse_as_of(as_of),
+                           config.invoicing_cycle_range)
     _print(body, as_json, format_cycles)
 
 
@@ -137,8 +114,8 @@ def preview(contract_id: str, cycle: str | None, as_of: str | None, as_json: boo
     """Show the invoice a cycle would produce, by category (writes nothing)."""
     from plugin.invoicing.single import preview as preview_invoice
 
-    config = Config.from_env()
-    body = preview_invoice(connect(config), _contract_id(contract_id), cycle, _as_of(as_of),
+    config = load_config()
+    body = preview_invoice(connect(config), parse_contract_id(contract_id), cycle, parse_as_of(as_of),
                            config.invoicing_cycle_range)
     _print(body, as_json, format_preview)
 
@@ -158,9 +135,9 @@ def generate(contract_id: str, cycle: str | None, on_existing: str | None, as_of
     """Generate one invoice for a contract (never post-invoicing tasks)."""
     from plugin.invoicing.single import GenerateRequest, generate as generate_invoice
 
-    config = Config.from_env()
+    config = load_config()
     result = generate_invoice(connect(config), GenerateRequest(
-        contract_id=_contract_id(contract_id), cycle=cycle, as_of=_as_of(as_of), on_existing=on_existing),
+        contract_id=parse_contract_id(contract_id), cycle=cycle, as_of=parse_as_of(as_of), on_existing=on_existing),
         source="cli", run_key=idempotency_key, cycle_range=config.invoicing_cycle_range)
     _print(result.body, as_json, format_result)
     if result.outcome["status"] == "failed":

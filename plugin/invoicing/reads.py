@@ -50,7 +50,7 @@ INVOICE_COLUMNS = ("invoiceid", "invoicenumber", "_w365_billingcontract_value", 
                    "w365_cyclestart", "w365_cycleend", "w365_category", "totalamount", "createdon")
 
 # (key, entity set, columns, extra filter) of the per-contract child queries, in batch order.
-_CHILD_QUERIES = (
+CHILD_QUERIES = (
     ("subscriptions", "w365_subscriptions", SUBSCRIPTION_COLUMNS, None),
     ("change_logs", "w365_licensechangelogs", CHANGE_LOG_COLUMNS, None),
     ("usage_records", "w365_usagerecords", USAGE_COLUMNS, odata.eq("statuscode", 1)),
@@ -127,12 +127,12 @@ def _loaded(row: dict[str, Any], children: dict[str, dict[str, list]]) -> Loaded
 def _load_chunk(client: "DataverseClient", ids: list[str]) -> Iterator[LoadedContract]:
     batch = Batch()
     batch.get("w365_billingcontracts", params=_contract_query(ids), headers=_FORMATTED)
-    for _, entity_set, columns, extra in _CHILD_QUERIES:
+    for _, entity_set, columns, extra in CHILD_QUERIES:
         batch.get(entity_set, params=_child_query(ids, columns, extra), headers=_PAGED)
     result = client.execute_batch(batch, continue_on_error=True)
     contracts = _rows(client, result.requests[0])
     children = {key: _group(_rows(client, part))
-                for (key, *_), part in zip(_CHILD_QUERIES, result.requests[1:])}
+                for (key, *_), part in zip(CHILD_QUERIES, result.requests[1:])}
     for row in contracts:
         yield _loaded(row, children)
 

@@ -81,7 +81,7 @@ class RowResult:
     def as_json(self) -> dict[str, Any]:
         """The API's `result` object."""
         base = self.outcome.as_json() if self.outcome is not None else {
-            "status": PENDING, "invoice": None, "existing_invoices": [], "message": None, "cycle": None}
+            "status": PENDING, "invoice": None, "existing_invoices": [], "message": None}
         return {**base, "post_tasks": self.post_tasks}
 
 

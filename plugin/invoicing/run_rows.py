@@ -17,6 +17,7 @@ from datetime import date
 from typing import Iterable
 
 from connectors.dataverse import Batch, BatchResult, ChangesetResult, DataverseClient
+from connectors.dataverse.client import MAX_BATCH_OPERATIONS
 from connectors.dataverse.errors import DataverseError, PreconditionFailedError
 from plugin.engine import NOTHING_TO_INVOICE, Contract, CycleOption, EngineError, InvoiceDraft, NoCycleAvailable
 from plugin.engine.cycles import resolve_cycle
@@ -32,7 +33,6 @@ from plugin.posttasks import TaskStatus, TaskType, planned_tasks
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_OPERATIONS = 1000
 MIN_CHANGESETS_PER_BATCH = 20
 BATCH_RETRY_PAUSE_S = 2.0
 CONTRACT_NOT_FOUND = "billing contract not found"

@@ -54,11 +54,6 @@ class RunState:
     def _done(self) -> int:
         return sum(1 for r in self.results if r.status != PENDING)
 
-    def pending_rows(self) -> list[RunRow]:
-        """The rows without a result yet."""
-        with self._lock:
-            return [row for row, r in zip(self.rows, self.results) if r.status == PENDING]
-
     def final_status(self) -> int:
         """Completed, or Completed with errors when a row failed (or never got a result)."""
         with self._lock:

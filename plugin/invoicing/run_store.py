@@ -11,7 +11,7 @@ from connectors.dataverse import DataverseClient, odata
 from connectors.dataverse.errors import NotFoundError, PreconditionFailedError
 from plugin.invoicing.run_model import SOURCE_LABELS, RunRequest, RunRow, rows_from_dicts
 from plugin.invoicing.writes import MODE_BULK, RUN_RUNNING, run_record
-from schemas.webhook import is_guid, parse_rows_json
+from schemas.webhook import is_guid, normalise_guid, parse_rows_json
 
 RUN_COLUMNS = ["w365_invoicerunid", "w365_runkey", "w365_mode", "w365_source", "w365_requestjson",
                "w365_status", "w365_total", "w365_created", "w365_skipped", "w365_failed"]
@@ -30,6 +30,7 @@ class RunRecord:
     source: str | None
     rows: tuple[RunRow, ...]
     etag: str | None = None
+    mode: int | None = MODE_BULK   # MODE_SINGLE: one Create press (POST /invoices, w365_GenerateInvoice)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "RunRecord":
@@ -40,7 +41,7 @@ class RunRecord:
             rows = ()
         return cls(run_id=str(row["w365_invoicerunid"]).lower(), run_key=row.get("w365_runkey") or "",
                    status=row.get("w365_status"), source=SOURCE_LABELS.get(row.get("w365_source")),
-                   rows=rows, etag=row.get("@odata.etag"))
+                   rows=rows, etag=row.get("@odata.etag"), mode=row.get("w365_mode"))
 
 
 def valid_run_key(key: str) -> bool:
@@ -75,7 +76,8 @@ def find_run(client: DataverseClient, run_id_or_key: str) -> RunRecord | None:
     """The run with this id, else the run with this run key; None when neither exists."""
     if is_guid(run_id_or_key):
         try:
-            return RunRecord.from_row(client.get("w365_invoiceruns", run_id_or_key.lower(), select=RUN_COLUMNS))
+            return RunRecord.from_row(client.get("w365_invoiceruns", normalise_guid(run_id_or_key),
+                                                        select=RUN_COLUMNS))
         except NotFoundError:
             pass
     return find_run_by_key(client, run_id_or_key)

@@ -28,7 +28,7 @@ from plugin.invoicing.run_store import (RunRecord, claim_for_retry, find_run, op
                                         save_progress, user_of_object_id)
 from plugin.invoicing.run_view import load_view
 from plugin.invoicing.single import today_utc
-from plugin.invoicing.writes import RESULT_FAILED, RUN_RUNNING
+from plugin.invoicing.writes import MODE_SINGLE, RESULT_FAILED, RUN_RUNNING
 from plugin.posttasks.handlers import TaskSettings
 from plugin.posttasks.worker import PostTaskWorker
 
@@ -114,7 +114,7 @@ class RunService:
             request = replace(request, initiating_user_id=user_of_object_id(client, request.caller_object_id))
         record, owner = open_run(client, request)
         if not owner:
-            if request.rows and not _same_rows(request.rows, record.rows):
+            if record.mode == MODE_SINGLE or (request.rows and not _same_rows(request.rows, record.rows)):
                 raise RunKeyReused(f"the key {record.run_key!r} was already used for a different request")
             return record.run_id
         request = replace(request, rows=record.rows, run_key=record.run_key)
@@ -219,15 +219,16 @@ class RunService:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def view(self, run_id_or_key: str) -> RunView | None:
-        """The run as the API shows it: this process's live view, else read from Dataverse."""
+    def view(self, run_id_or_key: str, client: DataverseClient | None = None) -> RunView | None:
+        """The run as the API shows it: this process's live view, else read through `client` (default: ours)."""
         state = self.registry.get(run_id_or_key)
         if state is not None:
             return state.view()
-        record = find_run(self._client, run_id_or_key)
-        return load_view(self._client, record) if record is not None else None
+        client = client or self._client
+        record = find_run(client, run_id_or_key)
+        return load_view(client, record) if record is not None else None
 
-    def wait(self, run_id: str, timeout: float) -> RunView | None:
+    def wait(self, run_id: str, timeout: float, client: DataverseClient | None = None) -> RunView | None:
         """The run once finished, or as it is when `timeout` seconds have passed."""
         state = self.registry.get(run_id)
         if state is not None:
@@ -235,7 +236,7 @@ class RunService:
             return state.view()
         deadline = time.monotonic() + timeout
         while True:
-            view = self.view(run_id)
+            view = self.view(run_id, client)
             remaining = deadline - time.monotonic()
             if view is None or view.finished or remaining <= 0:
                 return view

@@ -117,12 +117,14 @@ def _answer(run_id: str, outcome: RowOutcome, **flags: bool) -> GenerateResult:
                           **flags)
 
 
-def _replay(client: "DataverseClient", run_key: str, contract_id: str) -> GenerateResult | None:
-    """The first answer of a request already made with this run key (None: not made yet)."""
+def _replay(client: "DataverseClient", run_key: str, contract_id: str,
+            cycle: str | None) -> GenerateResult | None:
+    """The first answer of the same request made earlier with this run key (None: not made yet)."""
     record = find_run_by_key(client, run_key)
     if record is None:
         return None
-    if len(record.rows) != 1 or record.rows[0].billing_contract_id != contract_id.lower():
+    if (record.mode != MODE_SINGLE or len(record.rows) != 1
+            or (record.rows[0].billing_contract_id, record.rows[0].cycle) != (contract_id.lower(), cycle or None)):
         raise ApiError(409, "idempotency_key_reused",
                        "this idempotency key was already used for a different request", {"run_id": record.run_id})
     outcome = outcomes_from_items(client, run_items(client, record.run_id, [0])).get(0)
@@ -156,7 +158,7 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
     """
     contract_id = request.contract_id.lower()
     if run_key is not None:
-        replayed = _replay(client, run_key, contract_id)
+        replayed = _replay(client, run_key, contract_id, request.cycle)
         if replayed is not None:
             return replayed
     run_key = run_key or str(uuid.uuid4())
@@ -184,7 +186,7 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
         outcome = RowOutcome(status="skipped", cycle=draft.cycle_key, existing_invoices=existing_json(draft),
                              message=skip_message)
         return _record(client, run_body(RUN_COMPLETED, (0, 1, 0)), contract_id, outcome, correlation_id,
-                       run_key, run_id)
+                       run_key, run_id, cycle=request.cycle)
 
     batch = Batch()
     plan = add_invoice_changeset(batch, draft, run=run_body(RUN_COMPLETED, (1, 0, 0)), row_index=0,
@@ -192,7 +194,7 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
     try:
         result = client.execute_batch(batch).changesets[0]
     except DataverseError:  # unknown whether the change set landed (e.g. the connection dropped)
-        landed = _replay(client, run_key, contract_id)
+        landed = _replay(client, run_key, contract_id, request.cycle)
         if landed is not None:
             return landed
         raise
@@ -204,18 +206,20 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
     if outcome.privilege_error:
         return _answer(run_id, outcome, privilege_error=True)
     if outcome.replayed or (result.error is not None and result.error.status == 412):
-        replayed = _replay(client, run_key, contract_id)
+        replayed = _replay(client, run_key, contract_id, request.cycle)
         if replayed is not None:
             return replayed
     if outcome.status == "skipped":
         return _record(client, run_body(RUN_COMPLETED, (0, 1, 0)), contract_id, outcome, correlation_id,
-                       run_key, run_id)
+                       run_key, run_id, cycle=request.cycle)
     return _record(client, run_body(RUN_COMPLETED_WITH_ERRORS, (0, 0, 1)), contract_id, outcome,
-                   correlation_id, run_key, run_id, schedule_failure=(draft.contract, draft.option))
+                   correlation_id, run_key, run_id, schedule_failure=(draft.contract, draft.option),
+                   cycle=request.cycle)
 
 
 def _record(client: "DataverseClient", run: dict[str, Any], contract_id: str, outcome: RowOutcome,
-            correlation_id: str, run_key: str, run_id: str, schedule_failure: tuple | None = None) -> GenerateResult:
+            correlation_id: str, run_key: str, run_id: str, schedule_failure: tuple | None = None, *,
+            cycle: str | None) -> GenerateResult:
     """Write a skipped/failed single run; a concurrent duplicate of the same run key answers its result."""
     try:
         _write_result(client, run, contract_id, outcome, correlation_id, schedule_failure)
@@ -224,7 +228,7 @@ def _record(client: "DataverseClient", run: dict[str, Any], contract_id: str, ou
                        privilege_error=True)
     except DataverseError as exc:
         if exc.status == 412:
-            replayed = _replay(client, run_key, contract_id)
+            replayed = _replay(client, run_key, contract_id, cycle)
             if replayed is not None:
                 return replayed
         raise

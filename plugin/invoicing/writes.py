@@ -25,6 +25,7 @@ from connectors.dataverse.jsonutil import dumps
 from plugin.engine import Contract, CycleOption, InvoiceDraft, mapping
 from plugin.engine.money import money_str
 from plugin.invoicing.reads import invoice_numbers, read_schedule
+from plugin.posttasks.model import TaskStatus
 
 if TYPE_CHECKING:
     from connectors.dataverse import DataverseClient
@@ -36,8 +37,6 @@ RESULT_VALUES = {name: value for value, name in RESULT_NAMES.items()}
 MODE_SINGLE, MODE_BULK = 1, 2
 SOURCES = {"api": 1, "webhook": 2, "page": 3, "cli": 4}
 RUN_RUNNING, RUN_COMPLETED, RUN_COMPLETED_WITH_ERRORS = 1, 2, 3
-TASK_SEND, TASK_SYNC, TASK_CHARGE = 1, 2, 3
-TASK_QUEUED = 1
 SCHEDULE_ERROR = (0, 2)       # statecode, statuscode
 MESSAGE_MAX = 2000
 
@@ -171,7 +170,7 @@ def run_item_record(*, run: str, row_index: int, contract_id: str | None, cycle_
 def post_task_record(invoice: str, task_type: int) -> dict[str, Any]:
     """A Queued `w365_postinvoicetasks` body for `invoice` (GUID or bind reference)."""
     return {"w365_Invoice@odata.bind": mapping.bind("invoices", invoice), "w365_tasktype": task_type,
-            "w365_status": TASK_QUEUED, "w365_attempts": 0}
+            "w365_status": TaskStatus.QUEUED, "w365_attempts": 0}
 
 
 # ---- the invoice change set ---------------------------------------------------------------------

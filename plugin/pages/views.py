@@ -78,7 +78,7 @@ def _bulk_error(ids: list[str], bad: list[str]) -> str | None:
 
 
 @bp.get("/generate")
-def generate():
+def generate() -> tuple[str, int]:
     """The single-contract Generate Invoice dialog (`?id=<billing contract id>`)."""
     raw = request.args.get("id", "")
     contract_id = parse_guid(raw) if raw else None
@@ -94,7 +94,7 @@ def generate():
 
 
 @bp.get("/bulk")
-def bulk():
+def bulk() -> tuple[str, int]:
     """The bulk Generate Invoice window (`?ids=<id>,<id>,…`)."""
     ids, bad = parse_guid_list(request.args.get("ids", ""))
     error = _bulk_error(ids, bad)

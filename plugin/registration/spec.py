@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from plugin.webhook_header import WEBHOOK_HEADER
+
 ENDPOINT_NAME = "w365-invoicing"
-WEBHOOK_HEADER = "x-w365-webhook-key"
 WEBHOOK_PATH = "/api/v1/webhooks/dataverse"
 
 # serviceendpoint choices (research/dataverse-platform.md §3.1)

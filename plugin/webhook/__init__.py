@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
 from plugin.api import json_body
@@ -12,6 +13,7 @@ from plugin.app import app_config, app_dataverse
 from plugin.errors import ApiError
 from plugin.webhook.auth import check_webhook_key
 from plugin.webhook.handlers import WebhookCall, handler_for
+from plugin.webhook_header import WEBHOOK_HEADER
 from schemas.webhook import ExecutionContext, RemoteExecutionContextSchema
 
 bp = Blueprint("webhook", __name__)
@@ -35,9 +37,9 @@ def _context() -> ExecutionContext:
 @bp.post("/dataverse")
 @doc(summary="Dataverse webhook for w365_GenerateInvoice / w365_GenerateInvoices (DESIGN §8)", tags=("webhook",),
      body=RemoteExecutionContextSchema, security=False,
-     headers={"x-w365-webhook-key": "one of W365_WEBHOOK_KEYS (or ?code=)"},
+     headers={WEBHOOK_HEADER: "one of W365_WEBHOOK_KEYS (or ?code=)"},
      responses={200: "the API's result JSON (failed rows included)"})
-def dataverse():
+def dataverse() -> ResponseReturnValue:
     """Run the custom API message as the initiating user; 200 with the result JSON, failures included."""
     config = app_config()
     check_webhook_key(config, request)

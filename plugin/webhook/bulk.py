@@ -55,7 +55,7 @@ def handle_generate_invoices(call: WebhookCall) -> dict[str, Any]:
         run_id = service.start(request)
     except RunKeyReused as exc:
         raise ApiError(400, "malformed_payload", str(exc), {"run_id": request.run_key}) from exc
-    view = service.wait(run_id, max(call.remaining_s - ANSWER_MARGIN_S, 0.0))
+    view = service.wait(run_id, max(call.remaining_s - ANSWER_MARGIN_S, 0.0), client=call.client)
     return view.as_json()
 
 

@@ -58,8 +58,3 @@ def register(message_name: str, handler: Handler) -> Handler:
 def handler_for(message_name: str) -> Handler | None:
     """The handler registered for `message_name`, if any."""
     return _HANDLERS.get(message_name.lower())
-
-
-def registered_messages() -> list[str]:
-    """The message names with a handler (lower case)."""
-    return sorted(_HANDLERS)

@@ -1,7 +1,6 @@
 """Browser fixtures: the system Chromium (Playwright) and the plugin on a free loopback port."""
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -16,13 +15,6 @@ DIALOG_SIZE = {"width": 600, "height": 400}
 FULL_SIZE = {"width": 1440, "height": 900}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 W365 = Path(sys.executable).with_name("w365")  # the console script of this environment
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (for servers started in a subprocess)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

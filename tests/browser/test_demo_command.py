@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.browser.conftest import W365, free_port
+from tests.browser.conftest import W365
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from plugin.cli import main
 from tests import factories
-from tests.browser.conftest import W365, free_port
+from tests.browser.conftest import W365
+from tests.conftest import free_port
 
 
 def test_dev_auth_refuses_a_non_loopback_host(monkeypatch, tmp_path):

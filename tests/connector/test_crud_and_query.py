@@ -264,3 +264,28 @@ def test_call_posts_an_unbound_action(client, rsps):
     }
     assert rsps.calls[0].request.body == b'{"Amount":10.50}'
     assert client.call("w365_Ping") is None
+
+
+OFF_ORG_LINKS = [
+    "https://evil.example.com/api/data/v9.2/w365_billingcontracts?$skiptoken=x",
+    "http://org.example.com/api/data/v9.2/w365_billingcontracts?$skiptoken=x",
+    "https://org.example.com/other/w365_billingcontracts?$skiptoken=x",
+    "/api/data/v9.2/w365_billingcontracts?$skiptoken=x",
+]
+
+
+@pytest.mark.parametrize("link", OFF_ORG_LINKS)
+def test_query_never_follows_a_next_link_off_the_org(client, rsps, link):
+    rsps.get(CONTRACTS, json={"value": [{"n": 1}], "@odata.nextLink": link})
+    rows = client.query("w365_billingcontracts")
+    assert next(rows) == {"n": 1}
+    with pytest.raises(errors.DataverseError, match="nextLink outside"):
+        next(rows)  # the bearer token is never sent there
+    assert len(rsps.calls) == 1
+
+
+def test_a_next_link_differing_only_in_host_case_is_followed(client, rsps):
+    link = "https://ORG.example.com/api/data/v9.2/w365_billingcontracts?$skiptoken=x"
+    rsps.get(CONTRACTS, json={"value": [{"n": 1}], "@odata.nextLink": link})
+    rsps.get(link, json={"value": [{"n": 2}]})
+    assert [r["n"] for r in client.query("w365_billingcontracts")] == [1, 2]

@@ -110,3 +110,26 @@ def test_query_string_encodes_spaces_as_percent_20_and_keeps_odata_punctuation()
 def test_entity_id_from_url():
     assert odata.entity_id_from_url(f"https://o/api/data/v9.2/accounts({G})") == G.lower()
     assert odata.entity_id_from_url("https://o/api/data/v9.2/accounts") is None
+
+
+def test_text_is_always_a_quoted_string_literal():
+    assert odata.literal(odata.Text(G)) == f"'{G}'"
+    assert odata.eq("w365_name", odata.Text("2026-01-31")) == "w365_name eq '2026-01-31'"
+    assert odata.eq("w365_name", odata.Text("it's")) == "w365_name eq 'it''s'"
+
+
+def test_in_values_needing_json_escapes_are_single_quoted():
+    # inside "..." a backslash or a raw control character would be a JSON escape (or invalid)
+    assert odata.in_("name", ["back\\slash", "tab\there"]) == (
+        "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['back\\slash','tab\there'])"
+    )
+
+
+def test_alternate_key_guids_are_bare_only_for_lookup_columns():
+    # only a lookup can be a Guid alternate-key column: a GUID-shaped run key is an Edm.String
+    assert odata.key_segment({"w365_runkey": G}) == f"w365_runkey='{G.lower()}'"
+    assert odata.key_segment({"w365_runkey": uuid.UUID(G)}) == f"w365_runkey='{G.lower()}'"
+    assert odata.key_segment({"_w365_invoicerun_value": G, "w365_rowindex": 3}) == (
+        f"_w365_invoicerun_value={G.lower()},w365_rowindex=3"
+    )
+    assert odata.key_segment({"w365_runkey": "k'1"}) == "w365_runkey='k''1'"

@@ -8,6 +8,7 @@ import pytest
 from plugin.app import create_app
 from plugin.config import Config
 from tests import factories
+from tests.conftest import make_client
 
 WEBHOOK_KEYS = ("webhook-key-old", "webhook-key-new")
 
@@ -24,10 +25,28 @@ def plugin_app(plugin_config, dataverse_client):
     return create_app(plugin_config, dataverse=dataverse_client)
 
 
+@pytest.fixture(scope="module")
+def fuzz_schema(plugin_app):
+    """The app's OpenAPI document (generated from the marshmallow schemas), for schemathesis."""
+    import schemathesis
+
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", plugin_app)
+
+
 @pytest.fixture()
 def api(plugin_app):
     """A Flask test client of the plugin (remote address 127.0.0.1)."""
     return plugin_app.test_client()
+
+
+@pytest.fixture()
+def recording_app(local_dataverse, plugin_config):
+    """A plugin app whose connector records `{url, caller}` (MSCRMCallerID) of every Dataverse request."""
+    client = make_client(local_dataverse)
+    seen: list[dict[str, str | None]] = []
+    client.session.hooks["response"].append(lambda r, *a, **k: seen.append(
+        {"url": r.request.url, "caller": r.request.headers.get("MSCRMCallerID")}))
+    return create_app(plugin_config, dataverse=client), seen
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -15,7 +13,7 @@ from plugin.app import create_app
 from plugin.auth import UnsafeBindError, assert_bind_allowed
 from plugin.config import Config
 from tests import factories
-from tests.conftest import make_client
+from tests.conftest import QuietHandler, make_client, start_http_server
 from tests.e2e.conftest import count_rows
 
 ISSUER = "https://login.microsoftonline.com/local-tenant/v2.0"
@@ -38,7 +36,7 @@ def jwks_url(signing_key):
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key()))
     document = json.dumps({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}).encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):  # noqa: N802
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -46,13 +44,10 @@ def jwks_url(signing_key):
             self.end_headers()
             self.wfile.write(document)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = start_http_server(Handler)
     yield f"http://127.0.0.1:{server.server_port}/discovery/v2.0/keys"
     server.shutdown()
+    server.server_close()
 
 
 def token(key, oid, *, audience=AUDIENCE, issuer=ISSUER, expires_in=600, kid=KID, **claims):

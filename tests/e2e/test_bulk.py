@@ -29,11 +29,6 @@ def start_run(api, rows, wait: float = 60, **body) -> dict:
     return response.get_json()
 
 
-def invoices_of(client, contract_id: str) -> list[dict]:
-    return list(client.query("invoices", select=["invoiceid", "invoicenumber", "w365_cyclestart"],
-                             filter=odata.eq("_w365_billingcontract_value", contract_id)))
-
-
 @pytest.fixture(scope="module")
 def contracts(dataverse_client, world):
     """Named contracts for the mixed run."""
@@ -66,7 +61,7 @@ def test_mixed_rows_each_get_their_result(api, dataverse_client, contracts):
     assert again["status"] == "created" and again["invoice"]["number"] != earlier["number"]
     assert again["existing_invoices"] == [{"id": earlier["id"], "number": earlier["number"]}]
     assert again["message"] == f"Already invoiced ({earlier['number']}): an additional invoice was created"
-    assert {i["invoiceid"] for i in invoices_of(dataverse_client, contracts["again"])} == {
+    assert {i["invoiceid"] for i in factories.invoices_of(dataverse_client, contracts["again"])} == {
         earlier["id"], again["invoice"]["id"]}
 
     assert (missing["status"], missing["message"]) == ("failed", "billing contract not found")
@@ -110,7 +105,7 @@ def test_role_zero_user_fails_with_reason_and_retry_reruns_only_failed_rows(
     failed, skipped = (r["result"] for r in body["rows"])
     assert failed["status"] == "failed" and "privilege" in failed["message"]
     assert skipped["status"] == "skipped"
-    assert invoices_of(dataverse_client, target) == []
+    assert factories.invoices_of(dataverse_client, target) == []
     schedule = dataverse_client.get_by_key("w365_billingschedules", {"_w365_billingcontract_value": target,
                                                                      "w365_cyclestart": "2026-01-01"})
     assert schedule["statuscode"] == 2 and "privilege" in schedule["w365_message"]
@@ -122,7 +117,7 @@ def test_role_zero_user_fails_with_reason_and_retry_reruns_only_failed_rows(
     after = retried.get_json()
     assert after["run_id"] == body["run_id"] and after["status"] == "completed"
     assert [r["result"]["status"] for r in after["rows"]] == ["created", "skipped"]
-    assert len(invoices_of(dataverse_client, target)) == 1
+    assert len(factories.invoices_of(dataverse_client, target)) == 1
     items_after = {i["w365_rowindex"]: i for i in dataverse_client.query(
         "w365_invoicerunitems", filter=odata.eq("_w365_invoicerun_value", body["run_id"]))}
     assert items_after[1]["w365_invoicerunitemid"] == items_before[1]["w365_invoicerunitemid"]
@@ -135,7 +130,7 @@ def test_role_zero_user_fails_with_reason_and_retry_reruns_only_failed_rows(
 
     nothing_to_do = api.post(f"/api/v1/invoice-runs/{body['run_id']}/retry?wait=5")
     assert nothing_to_do.status_code == 200 and nothing_to_do.get_json()["counts"]["created"] == 1
-    assert len(invoices_of(dataverse_client, target)) == 1
+    assert len(factories.invoices_of(dataverse_client, target)) == 1
 
 
 def test_same_idempotency_key_twice_creates_nothing_new(api, dataverse_client, world):
@@ -148,7 +143,7 @@ def test_same_idempotency_key_twice_creates_nothing_new(api, dataverse_client, w
     again = api.post("/api/v1/invoice-runs?wait=60", json=payload, headers=key)
     assert again.status_code == 200 and again.get_json()["run_id"] == first.get_json()["run_id"]
     assert again.get_json()["rows"] == first.get_json()["rows"]
-    assert len(invoices_of(dataverse_client, target)) == 1
+    assert len(factories.invoices_of(dataverse_client, target)) == 1
     assert count_rows(dataverse_client, "w365_invoiceruns") == runs_before
     other = api.post("/api/v1/invoice-runs", json={"rows": [row(MISSING)]}, headers=key)
     assert other.status_code == 409 and other.get_json()["error"]["code"] == "idempotency_key_reused"
@@ -176,7 +171,7 @@ def test_overlapping_runs_invoice_each_cycle_once(plugin_app, dataverse_client, 
     created = [r.outcome.invoice["id"] for v in views for r in v.results if r.status == "created"]
     assert len(created) == 6 and len(set(created)) == 6
     for cid in ids:
-        assert len(invoices_of(dataverse_client, cid)) == 1
+        assert len(factories.invoices_of(dataverse_client, cid)) == 1
     others = [r.outcome for v in views for r in v.results if r.status != "created"]
     assert len(others) == 2 and all(o.status == "skipped" for o in others)
     assert all("invoiced concurrently by INV-" in o.message or o.message.startswith("Already invoiced (INV-")

@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 OPERATIONS = [("GET", "/api/v1/bulk/rows"), ("POST", "/api/v1/bulk/rows"), ("POST", "/api/v1/invoice-runs"),
               ("GET", "/api/v1/invoice-runs/{run_id}"), ("GET", "/api/v1/invoice-runs/{run_id}/results.csv"),
               ("POST", "/api/v1/invoice-runs/{run_id}/retry")]
-
-
-@pytest.fixture(scope="module")
-def fuzz_schema(plugin_app):
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", plugin_app)
 
 
 # a bare string path parameter has no negative cases

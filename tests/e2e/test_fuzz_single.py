@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
@@ -11,12 +10,6 @@ from tests.e2e.conftest import WEBHOOK_KEYS
 OPERATIONS = [("GET", "/api/v1/billing-contracts/{contract_id}/cycles"), ("GET", "/api/v1/health"),
               ("POST", "/api/v1/invoices"), ("POST", "/api/v1/invoices/preview"),
               ("POST", "/api/v1/webhooks/dataverse")]
-
-
-@pytest.fixture(scope="module")
-def fuzz_schema(plugin_app):
-    """The app's OpenAPI document (generated from the marshmallow schemas)."""
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", plugin_app)
 
 
 def test_the_document_covers_the_single_flow(fuzz_schema):

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import email
 import json
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,15 +12,9 @@ from connectors.dataverse import odata
 from plugin.app import create_app
 from plugin.posttasks.signing import SIGNATURE_HEADER, verify
 from tests import factories
-from tests.conftest import make_client
+from tests.conftest import QuietHandler, free_port, make_client, start_http_server
 
 SIGNING_KEY = "task-signing-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mailbox:
@@ -56,7 +47,7 @@ class Receiver:
         self.fail_first = fail_first
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.requests.append((self.path, dict(self.headers), body))
@@ -66,12 +57,8 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"{}")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = start_http_server(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
         self.server.shutdown()

@@ -43,11 +43,6 @@ def stale_plan(client, contract_id: str, row: RunRow):
     return plan_row(row, loaded, on_existing=None, as_of=AS_OF, cycle_range=2)
 
 
-def invoices_of(client, contract_id: str) -> list[dict]:
-    return list(client.query("invoices", select=["invoiceid", "invoicenumber", "w365_cyclestart"],
-                             filter=odata.eq("_w365_billingcontract_value", contract_id)))
-
-
 def test_a_cycle_invoiced_after_the_read_is_skipped_concurrently(dataverse_client, world, service, pool):
     contract = factories.license_contract(dataverse_client, world)["contract_id"]
     run_id, row = one_row_run(dataverse_client, contract)
@@ -58,7 +53,7 @@ def test_a_cycle_invoiced_after_the_read_is_skipped_concurrently(dataverse_clien
     result = ChunkWriter(dataverse_client, pool, run_id, 2).write([plan])[0]
     assert result.status == "skipped"
     assert result.outcome.message == f"invoiced concurrently by {winner['number']}"
-    assert [i["invoiceid"] for i in invoices_of(dataverse_client, contract)] == [winner["id"]]
+    assert [i["invoiceid"] for i in factories.invoices_of(dataverse_client, contract)] == [winner["id"]]
     assert [i["w365_result"] for i in run_items(dataverse_client, run_id)] == [2]
 
 
@@ -71,7 +66,7 @@ def test_a_replayed_change_set_that_had_succeeded_reports_created(dataverse_clie
     assert dataverse_client.execute_batch(batch).changesets[0].ok
 
     result = ChunkWriter(dataverse_client, pool, run_id, 2).write([plan])[0]
-    invoices = invoices_of(dataverse_client, contract)
+    invoices = factories.invoices_of(dataverse_client, contract)
     assert len(invoices) == 1
     assert result.status == "created" and result.outcome.invoice["id"] == invoices[0]["invoiceid"]
     assert result.outcome.invoice["number"] == invoices[0]["invoicenumber"]

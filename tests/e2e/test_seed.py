@@ -5,12 +5,9 @@ from click.testing import CliRunner
 
 from plugin.cli import main
 from plugin.seed import generate_dataset
+from tests.e2e.conftest import count_rows
 
 ARGS = ["seed", "--contracts", "40", "--seed", "11", "--as-of", "2026-11-26", "--invoiced-share", "0"]
-
-
-def _count(client, entity_set: str, key: str) -> int:
-    return sum(1 for _ in client.query(entity_set, select=[key]))
 
 
 def test_seed_writes_the_data_set_once(local_dataverse, dataverse_client):
@@ -21,15 +18,15 @@ def test_seed_writes_the_data_set_once(local_dataverse, dataverse_client):
 
     from datetime import date
     expected = generate_dataset(40, seed=11, today=date(2026, 11, 26)).counts()
-    assert _count(dataverse_client, "w365_billingcontracts", "w365_billingcontractid") == 40
-    assert _count(dataverse_client, "w365_licensechangelogs", "w365_licensechangelogid") == expected["w365_licensechangelogs"]
-    assert _count(dataverse_client, "w365_usagerecords", "w365_usagerecordid") == expected["w365_usagerecords"]
+    assert count_rows(dataverse_client, "w365_billingcontracts") == 40
+    assert count_rows(dataverse_client, "w365_licensechangelogs") == expected["w365_licensechangelogs"]
+    assert count_rows(dataverse_client, "w365_usagerecords") == expected["w365_usagerecords"]
 
     before = local_dataverse.stats()["operations"]
     second = runner.invoke(main, ARGS, env=env)
     assert second.exit_code == 0, second.output
     assert "already in Dataverse" in second.output
-    assert _count(dataverse_client, "w365_billingcontracts", "w365_billingcontractid") == 40
+    assert count_rows(dataverse_client, "w365_billingcontracts") == 40
     # the second run only read (currencies + the first contract), it wrote nothing
     assert local_dataverse.stats()["operations"] - before <= 3
 

@@ -1,12 +1,11 @@
 """`GET /api/v1/health` and `GET /api/v1/openapi.json`."""
 from __future__ import annotations
 
-import socket
-
 from connectors.dataverse import DataverseClient
 from connectors.dataverse.auth import token_provider
 from plugin.app import create_app
 from plugin.config import Config
+from tests.conftest import free_port
 
 
 def test_health_reports_dataverse(api, counter):
@@ -17,9 +16,7 @@ def test_health_reports_dataverse(api, counter):
 
 
 def test_health_is_degraded_when_dataverse_does_not_answer():
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     url = f"http://127.0.0.1:{port}"
     client = DataverseClient(url, token_provider=token_provider(resource_url=url, fixed_token="local-dev-token"))
     response = create_app(Config(), dataverse=client).test_client().get("/api/v1/health")

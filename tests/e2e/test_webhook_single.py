@@ -7,9 +7,7 @@ import uuid
 import pytest
 
 from connectors.dataverse import odata
-from plugin.app import create_app
 from tests import factories
-from tests.conftest import make_client
 from tests.e2e.conftest import WEBHOOK_KEYS, count_rows, execution_context, webhook_headers
 
 URL = "/api/v1/webhooks/dataverse"
@@ -28,17 +26,6 @@ def _params(contract_id, cycle=None, on_existing=None):
 def _post(api, payload, **header_options):
     return api.post(URL, data=json.dumps(payload),
                     headers=webhook_headers(MESSAGE, correlation_id=payload.get("CorrelationId", ""), **header_options))
-
-
-@pytest.fixture()
-def recording_app(local_dataverse, plugin_config):
-    """A plugin app whose connector records the impersonation headers of every Dataverse request."""
-    client = make_client(local_dataverse)
-    seen: list[dict[str, str | None]] = []
-    client.session.hooks["response"].append(lambda r, *a, **k: seen.append(
-        {"url": r.request.url, "caller": r.request.headers.get("MSCRMCallerID")}))
-    app = create_app(plugin_config, dataverse=client)
-    return app, seen
 
 
 def test_generates_as_the_initiating_user_on_every_request(recording_app, dataverse_client, world):

@@ -9,8 +9,9 @@ from requests.structures import CaseInsensitiveDict
 from connectors.dataverse import Batch, ChangesetResult, PartResponse
 from connectors.dataverse.errors import PrivilegeError, PreconditionFailedError
 from plugin.engine import ScheduleStatus, build_invoice
-from plugin.invoicing.writes import (MODE_SINGLE, RUN_COMPLETED, TASK_SEND, TASK_SYNC, add_invoice_changeset,
-                                     add_schedule_failure, interpret_failure, request_row, run_record)
+from plugin.invoicing.writes import (MODE_SINGLE, RUN_COMPLETED, add_invoice_changeset, add_schedule_failure,
+                                     interpret_failure, request_row, run_record)
+from plugin.posttasks.model import TaskType
 from tests.engine import builders as b
 
 AS_OF = date(2026, 2, 1)
@@ -72,7 +73,7 @@ def test_existing_schedule_is_updated_with_its_etag_and_post_tasks_are_queued_wh
     draft = build_invoice(contract_data(schedule), "2026-01-01", AS_OF)
     run_id = gid()
     batch = Batch()
-    add_invoice_changeset(batch, draft, run=run_id, row_index=3, post_task_types=(TASK_SEND, TASK_SYNC),
+    add_invoice_changeset(batch, draft, run=run_id, row_index=3, post_task_types=(TaskType.SEND, TaskType.SYNC),
                           trigger_post_tasks=True)
     assert ops_of(batch)[:2] == [("POST", "invoices", None), ("PATCH", "w365_billingschedules", 'W/"42"')]
     assert [o for o in ops_of(batch) if o[1] == "w365_postinvoicetasks"] == [

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 import responses
@@ -10,6 +9,7 @@ from click.testing import CliRunner
 
 from plugin.cli import main
 from plugin.config import Config
+from tests.conftest import free_port
 
 ORG = "https://contoso.crm.dynamics.com"
 URL = "https://billing.example.com/api/v1/webhooks/dataverse"
@@ -65,9 +65,7 @@ def test_rejected_token_is_explained():
 
 
 def test_unreachable_org_is_explained():
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     result = _run("register", "--url", URL, "--webhook-key", "k" * 32, W365_DATAVERSE_URL=f"http://127.0.0.1:{port}")
     assert result.exit_code == 1
     assert f"cannot reach Dataverse at http://127.0.0.1:{port}" in result.output
