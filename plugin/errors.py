@@ -76,7 +76,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if exc.status == 401:  # RFC 9110: a 401 names the scheme it wants
+            response.headers["WWW-Authenticate"] = 'Bearer realm="w365-invoicing"'
+        return response
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError):

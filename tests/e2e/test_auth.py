@@ -89,6 +89,7 @@ def test_api_keys_by_bearer_or_header(secured_app, contract):
                     {"Authorization": "Basic key-one"}, {"Authorization": "Bearer "}):
         response = _cycles(client, contract, **headers)
         assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/api/v1/health").status_code == 200  # liveness needs no credentials
     assert client.get("/api/v1/openapi.json").status_code == 200
 

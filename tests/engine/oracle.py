@@ -30,6 +30,7 @@ ONE_DAY = timedelta(days=1)
 
 # ---------------------------------------------------------------- helpers
 
+
 def to_date(value: Any) -> date | None:
     """DateOnly string (or date) to `date`; None stays None."""
     if value is None or isinstance(value, date):
@@ -81,6 +82,7 @@ def add_months(d: date, n: int) -> date:
 
 # ---------------------------------------------------------------- contract view
 
+
 @dataclass
 class Contract:
     """The columns of the contract the rules read, with §4.9 null defaults applied."""
@@ -113,8 +115,16 @@ def read_contract(contract: dict, currency: dict | None) -> Contract:
         S=to_date(contract["w365_startdate"]),
         E=to_date(contract.get("w365_enddate")),
         otp_immediately=flag(contract.get("w365_invoiceotpimmediately")),
-        offset=1 if contract.get("w365_invoiceoffsetdays") is None else contract["w365_invoiceoffsetdays"],
-        terms=30 if contract.get("w365_paymenttermsdays") is None else contract["w365_paymenttermsdays"],
+        offset=(
+            1
+            if contract.get("w365_invoiceoffsetdays") is None
+            else contract["w365_invoiceoffsetdays"]
+        ),
+        terms=(
+            30
+            if contract.get("w365_paymenttermsdays") is None
+            else contract["w365_paymenttermsdays"]
+        ),
         precision=2 if precision is None else precision,
         discount_pct=frac(contract.get("w365_discountpercent")),
         tax_pct=frac(contract.get("w365_taxpercent")),
@@ -123,6 +133,7 @@ def read_contract(contract: dict, currency: dict | None) -> Contract:
 
 
 # ---------------------------------------------------------------- §4.1 cycles
+
 
 @dataclass(frozen=True)
 class Cycle:
@@ -180,6 +191,7 @@ def cycle_by_key(c: Contract, key: str) -> Cycle | None:
 
 # ---------------------------------------------------------------- row helpers
 
+
 def _ref(row: dict, lookup: str) -> str | None:
     return row.get(f"_{lookup}_value")
 
@@ -195,8 +207,11 @@ def lcls_of(rows: dict, sub_id: str) -> list[dict]:
 def qty_at(rows: dict, sub_id: str, d: date) -> Fraction:
     """§4.2: Σ quantity change over the subscription's LCLs (any status) dated ≤ d."""
     return sum(
-        (frac(l.get("w365_quantitychange")) for l in lcls_of(rows, sub_id)
-         if to_date(l["w365_effectivedate"]) <= d),
+        (
+            frac(l.get("w365_quantitychange"))
+            for l in lcls_of(rows, sub_id)
+            if to_date(l["w365_effectivedate"]) <= d
+        ),
         Fraction(0),
     )
 
@@ -206,6 +221,7 @@ def unbilled_nris(rows: dict) -> list[dict]:
 
 
 # ---------------------------------------------------------------- lines
+
 
 @dataclass
 class Line:
@@ -244,29 +260,45 @@ def full_cycle_lines(c: Contract, rows: dict, cyc: Cycle) -> list[Line]:
         r = Fraction(days(b[k], cyc.ce), days(b[k], b[k + 1] - ONE_DAY))
         f = (k + r) / c.M
     for sub in rows.get("subscriptions", []):
-        if not flag(sub.get("w365_billable")) or sub.get("w365_billingtype") not in (LICENSE, SERVICE):
+        if not flag(sub.get("w365_billable")) or sub.get("w365_billingtype") not in (
+            LICENSE,
+            SERVICE,
+        ):
             continue
         q = qty_at(rows, sub["w365_subscriptionid"], cyc.cs)
         if q <= 0:
             continue
         unit = _price(sub.get("w365_priceperunit")) * c.M
-        out.append(Line(
-            category=CAT_FULL if sub["w365_billingtype"] == LICENSE else CAT_SERVICE,
-            sort_key=(0, sub.get("w365_name") or "", sub["w365_subscriptionid"]),
-            period_start=cyc.cs, period_end=cyc.ce, quantity=q, unit_price=unit,
-            proration_factor=f, exact_amount=q * unit * f,
-            taxable=flag(sub.get("w365_istaxable")), subscription_id=sub["w365_subscriptionid"],
-        ))
+        out.append(
+            Line(
+                category=CAT_FULL if sub["w365_billingtype"] == LICENSE else CAT_SERVICE,
+                sort_key=(0, sub.get("w365_name") or "", sub["w365_subscriptionid"]),
+                period_start=cyc.cs,
+                period_end=cyc.ce,
+                quantity=q,
+                unit_price=unit,
+                proration_factor=f,
+                exact_amount=q * unit * f,
+                taxable=flag(sub.get("w365_istaxable")),
+                subscription_id=sub["w365_subscriptionid"],
+            )
+        )
     return out
 
 
-def mid_cycle_lines(c: Contract, rows: dict, cyc: Cycle, precision: int) -> tuple[list[Line], list[str]]:
+def mid_cycle_lines(
+    c: Contract, rows: dict, cyc: Cycle, precision: int
+) -> tuple[list[Line], list[str]]:
     """Rule 2: lines and the ids of every LCL looked at (consumed)."""
     subs = subs_by_id(rows)
     out, consumed = [], []
     for lcl in rows.get("lcls", []):
         sub = subs.get(_ref(lcl, "w365_subscription"))
-        if sub is None or not flag(sub.get("w365_billable")) or sub.get("w365_billingtype") not in (LICENSE, SERVICE):
+        if (
+            sub is None
+            or not flag(sub.get("w365_billable"))
+            or sub.get("w365_billingtype") not in (LICENSE, SERVICE)
+        ):
             continue
         if lcl.get("statuscode") != LCL_ACTIVE:
             continue
@@ -279,31 +311,49 @@ def mid_cycle_lines(c: Contract, rows: dict, cyc: Cycle, precision: int) -> tupl
         if d == K.fs:
             continue
         delta = frac(lcl.get("w365_quantitychange"))
-        p = _price(lcl["w365_priceperunit"] if lcl.get("w365_priceperunit") is not None
-                   else sub.get("w365_priceperunit"))
+        p = _price(
+            lcl["w365_priceperunit"]
+            if lcl.get("w365_priceperunit") is not None
+            else sub.get("w365_priceperunit")
+        )
         ratio = Fraction(days(d, K.ce), days(K.fs, K.fe))
         exact = delta * p * c.M * ratio
         if round_money(exact, precision) < 0 and not c.apply_refunds:
             continue
-        out.append(Line(
-            category=CAT_MID, sort_key=(1, d, lcl["w365_licensechangelogid"]),
-            period_start=d, period_end=K.ce, quantity=delta, unit_price=p * c.M,
-            proration_factor=ratio, exact_amount=exact, taxable=flag(sub.get("w365_istaxable")),
-            subscription_id=sub["w365_subscriptionid"], lcl_id=lcl["w365_licensechangelogid"],
-        ))
+        out.append(
+            Line(
+                category=CAT_MID,
+                sort_key=(1, d, lcl["w365_licensechangelogid"]),
+                period_start=d,
+                period_end=K.ce,
+                quantity=delta,
+                unit_price=p * c.M,
+                proration_factor=ratio,
+                exact_amount=exact,
+                taxable=flag(sub.get("w365_istaxable")),
+                subscription_id=sub["w365_subscriptionid"],
+                lcl_id=lcl["w365_licensechangelogid"],
+            )
+        )
     return out, consumed
 
 
-def usage_lines(c: Contract, rows: dict, cyc: Cycle, precision: int) -> tuple[list[Line], list[str]]:
+def usage_lines(
+    c: Contract, rows: dict, cyc: Cycle, precision: int
+) -> tuple[list[Line], list[str]]:
     """Rule 3: lines and qualifying (consumed) usage record ids."""
     out, consumed = [], []
     for sub in rows.get("subscriptions", []):
         if not flag(sub.get("w365_billable")) or sub.get("w365_billingtype") != USAGE:
             continue
         sid = sub["w365_subscriptionid"]
-        recs = [u for u in rows.get("usage", [])
-                if _ref(u, "w365_subscription") == sid and u.get("statuscode") == UNBILLED
-                and to_date(u["w365_chargedate"]) <= cyc.ce]
+        recs = [
+            u
+            for u in rows.get("usage", [])
+            if _ref(u, "w365_subscription") == sid
+            and u.get("statuscode") == UNBILLED
+            and to_date(u["w365_chargedate"]) <= cyc.ce
+        ]
         consumed += [u["w365_usagerecordid"] for u in recs]
         total = sum((frac(u.get("w365_amount")) for u in recs), Fraction(0))
         minimum = frac(sub.get("w365_minimumcommitment"))
@@ -311,12 +361,20 @@ def usage_lines(c: Contract, rows: dict, cyc: Cycle, precision: int) -> tuple[li
             continue
         exact = max(total, minimum)
         amount = round_money(exact, precision)
-        out.append(Line(
-            category=CAT_USAGE, sort_key=(2, sub.get("w365_name") or "", sid),
-            period_start=cyc.cs, period_end=cyc.ce, quantity=Fraction(1),
-            unit_price=Fraction(amount), proration_factor=Fraction(1), exact_amount=exact,
-            taxable=flag(sub.get("w365_istaxable")), subscription_id=sid,
-        ))
+        out.append(
+            Line(
+                category=CAT_USAGE,
+                sort_key=(2, sub.get("w365_name") or "", sid),
+                period_start=cyc.cs,
+                period_end=cyc.ce,
+                quantity=Fraction(1),
+                unit_price=Fraction(amount),
+                proration_factor=Fraction(1),
+                exact_amount=exact,
+                taxable=flag(sub.get("w365_istaxable")),
+                subscription_id=sid,
+            )
+        )
     return out, consumed
 
 
@@ -326,16 +384,25 @@ def nri_lines(nris: list[dict], start: date, end: date) -> tuple[list[Line], lis
     for n in nris:
         q = frac(n.get("w365_quantity"))
         p = frac(n.get("w365_unitprice"))
-        out.append(Line(
-            category=CAT_NRI, sort_key=(3, to_date(n["w365_effectivedate"]), n["w365_nonrecurringitemid"]),
-            period_start=start, period_end=end, quantity=q, unit_price=p,
-            proration_factor=Fraction(1), exact_amount=q * p,
-            taxable=flag(n.get("w365_istaxable")), nri_id=n["w365_nonrecurringitemid"],
-        ))
+        out.append(
+            Line(
+                category=CAT_NRI,
+                sort_key=(3, to_date(n["w365_effectivedate"]), n["w365_nonrecurringitemid"]),
+                period_start=start,
+                period_end=end,
+                quantity=q,
+                unit_price=p,
+                proration_factor=Fraction(1),
+                exact_amount=q * p,
+                taxable=flag(n.get("w365_istaxable")),
+                nri_id=n["w365_nonrecurringitemid"],
+            )
+        )
     return out, [n["w365_nonrecurringitemid"] for n in nris]
 
 
 # ---------------------------------------------------------------- §4.4–4.6 the invoice
+
 
 @dataclass
 class Invoice:
@@ -354,6 +421,7 @@ class Invoice:
     consumed_lcl_ids: list[str] = field(default_factory=list)
     consumed_usage_ids: list[str] = field(default_factory=list)
     consumed_nri_ids: list[str] = field(default_factory=list)
+    existing_invoices: frozenset = frozenset()  # §4.7: the cycle was Invoiced when read
 
 
 class InvalidCycle(Exception):
@@ -367,11 +435,15 @@ def _finish(c: Contract, inv: Invoice, lines: list[Line]) -> Invoice:
     for l in lines:
         l.amount = round_money(l.exact_amount, p)
         l.discount = round_money(Fraction(l.amount) * c.discount_pct / 100, p)
-        l.tax = round_money(Fraction(l.amount - l.discount) * c.tax_pct / 100, p) if l.taxable else round_money(Fraction(0), p)
+        l.tax = (
+            round_money(Fraction(l.amount - l.discount) * c.tax_pct / 100, p)
+            if l.taxable
+            else round_money(Fraction(0), p)
+        )
         l.total = l.amount - l.discount + l.tax
     inv.lines = lines
     if not lines:
-        return Invoice(nothing_to_invoice=True)
+        return Invoice(nothing_to_invoice=True, existing_invoices=inv.existing_invoices)
     inv.totallineitemamount = sum((l.amount for l in lines), Decimal(0))
     inv.discountamount = sum((l.discount for l in lines), Decimal(0))
     inv.totaltax = sum((l.tax for l in lines), Decimal(0))
@@ -384,8 +456,11 @@ def _finish(c: Contract, inv: Invoice, lines: list[Line]) -> Invoice:
 def own_rows(rows: dict) -> dict:
     """Only the rows of this contract (set-based reads may return others' rows)."""
     cid = rows["contract"]["w365_billingcontractid"]
-    mine = {k: [r for r in v if r.get("_w365_billingcontract_value") in (None, cid)]
-            for k, v in rows.items() if isinstance(v, list)}
+    mine = {
+        k: [r for r in v if r.get("_w365_billingcontract_value") in (None, cid)]
+        for k, v in rows.items()
+        if isinstance(v, list)
+    }
     return {**rows, **mine}
 
 
@@ -398,8 +473,14 @@ def build(rows: dict, key: str, as_of: date) -> Invoice:
             raise InvalidCycle(key)
         nris = unbilled_nris(rows)
         lines, nri_ids = nri_lines(nris, as_of, as_of)
-        inv = Invoice(nothing_to_invoice=False, category=2, cycle_start=as_of, cycle_end=as_of,
-                      invoice_date=as_of, consumed_nri_ids=nri_ids)
+        inv = Invoice(
+            nothing_to_invoice=False,
+            category=2,
+            cycle_start=as_of,
+            cycle_end=as_of,
+            invoice_date=as_of,
+            consumed_nri_ids=nri_ids,
+        )
         return _finish(c, inv, lines)
     cyc = cycle_by_key(c, key)
     if cyc is None:
@@ -414,14 +495,25 @@ def build(rows: dict, key: str, as_of: date) -> Invoice:
         due = [n for n in unbilled_nris(rows) if to_date(n["w365_effectivedate"]) <= cyc.ce]
         nri, nri_ids = nri_lines(due, cyc.cs, cyc.ce)
     inv = Invoice(
-        nothing_to_invoice=False, category=1, cycle_start=cyc.cs, cycle_end=cyc.ce,
+        nothing_to_invoice=False,
+        category=1,
+        cycle_start=cyc.cs,
+        cycle_end=cyc.ce,
         invoice_date=cyc.cs if c.policy == ADVANCE else cyc.ce,
-        consumed_lcl_ids=lcl_ids, consumed_usage_ids=usage_ids, consumed_nri_ids=nri_ids,
+        consumed_lcl_ids=lcl_ids,
+        consumed_usage_ids=usage_ids,
+        consumed_nri_ids=nri_ids,
+        existing_invoices=(
+            cycle_invoices(rows, cyc.key)
+            if schedule_status(rows, cyc.cs) == "invoiced"
+            else frozenset()
+        ),
     )
     return _finish(c, inv, lines + mid + usage + nri)
 
 
 # ---------------------------------------------------------------- §4.1 cycle list
+
 
 @dataclass
 class ListedCycle:
@@ -429,6 +521,16 @@ class ListedCycle:
     start: date
     end: date
     status: str  # "uninvoiced" | "invoiced" | "error"
+    invoices: frozenset = frozenset()  # {(invoiceid, invoicenumber)}
+
+
+def cycle_invoices(rows: dict, key: str) -> frozenset:
+    """The existing cycle invoices (not One-Time, category 2) whose cycle start is `key`."""
+    return frozenset(
+        (i["invoiceid"], i.get("invoicenumber"))
+        for i in rows.get("invoices", [])
+        if i.get("w365_category") != 2 and i.get("w365_cyclestart") == key
+    )
 
 
 def schedule_status(rows: dict, cs: date) -> str:
@@ -443,7 +545,9 @@ def schedule_status(rows: dict, cs: date) -> str:
     return "uninvoiced"
 
 
-def list_cycles(rows: dict, as_of: date, cycle_range: int = 2) -> tuple[list[ListedCycle], str | None]:
+def list_cycles(
+    rows: dict, as_of: date, cycle_range: int = 2
+) -> tuple[list[ListedCycle], str | None]:
     """The cycles the user can pick, and the default key."""
     rows = own_rows(rows)
     c = read_contract(rows["contract"], rows.get("currency"))
@@ -456,7 +560,15 @@ def list_cycles(rows: dict, as_of: date, cycle_range: int = 2) -> tuple[list[Lis
         cyc = cycle(c, i)
         if cyc is None:
             break
-        listed.append(ListedCycle(cyc.key, cyc.cs, cyc.ce, schedule_status(rows, cyc.cs)))
+        listed.append(
+            ListedCycle(
+                cyc.key,
+                cyc.cs,
+                cyc.ce,
+                schedule_status(rows, cyc.cs),
+                cycle_invoices(rows, cyc.key),
+            )
+        )
     default = next((x.key for x in listed if x.status != "invoiced"), None)
     if c.otp_immediately and unbilled_nris(rows):
         listed.append(one_time)
