@@ -17,7 +17,7 @@ from typing import Callable, ContextManager, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .errors import DataverseFault, bad_request
-from .service import error_response
+from .service import Headers, error_response
 
 MAX_REQUESTS = 1000
 CRLF = b"\r\n"
@@ -73,25 +73,6 @@ class BatchReply(tuple):
         reply.headers = headers
         reply.operations = operations
         return reply
-
-
-class Headers(dict):
-    """A header dict whose lookups ignore the case of the name, as HTTP does."""
-
-    def _key(self, name: object) -> object:
-        if dict.__contains__(self, name) or not isinstance(name, str):
-            return name
-        lowered = name.lower()
-        return next((k for k in self if isinstance(k, str) and k.lower() == lowered), name)
-
-    def __getitem__(self, name: object) -> str:
-        return dict.__getitem__(self, self._key(name))
-
-    def __contains__(self, name: object) -> bool:
-        return dict.__contains__(self, self._key(name))
-
-    def get(self, name: object, default=None):  # type: ignore[override]
-        return dict.get(self, self._key(name), default)
 
 
 # ---------------------------------------------------------------------------------------- parsing

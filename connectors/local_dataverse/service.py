@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
+from requests.structures import CaseInsensitiveDict
+
 from .errors import (
     DUPLICATE_RECORD,
     CONCURRENCY_MISMATCH,
@@ -40,14 +42,7 @@ _UPSERT_MULTIPLE = "Microsoft.Dynamics.CRM.UpsertMultiple"
 _MULTIPLE = (_CREATE_MULTIPLE, _UPDATE_MULTIPLE, _UPSERT_MULTIPLE)
 
 
-class Headers(dict):
-    """Request headers with case-insensitive lookup."""
-
-    def __init__(self, items: Mapping[str, str] | None = None):
-        super().__init__((k.lower(), v) for k, v in (items or {}).items())
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(key.lower(), default)
+Headers = CaseInsensitiveDict  # request headers: lookups ignore the name's case, as in HTTP
 
 
 @dataclass
