@@ -2,6 +2,7 @@
 
 Measures `contract_data_from_rows` → `build_invoice` (default cycle) → `preview_json`:
 - one contract with 20 subscriptions × 10 change logs (Quarterly, mid-cycle changes, refunds);
+- the 250-contract demo set of `w365 seed` (`plugin.seed.generate_dataset`, read shape);
 - a 250-contract mixed set (frequencies 1/3/12/36, both policies and prorate units, end dates,
   precisions 0/2/3, usage with minimums, NRIs, OTP Immediately, Item Based), generated here
   deterministically from `--seed` in the Web API read shape.
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plugin.engine import ContractData, build_invoice, preview_json  # noqa: E402
 from plugin.engine.mapping import contract_data_from_rows  # noqa: E402
+from plugin.seed import generate_dataset  # noqa: E402
 
 AS_OF = date(2026, 6, 15)
 CURRENCIES = [
@@ -169,6 +171,26 @@ class Rows:
         )
 
 
+def demo_set(contracts: int, seed: int) -> list[ContractData]:
+    """The demo data set of `w365 seed` (as the Web API reads it back), one ContractData per contract."""
+    data = generate_dataset(contracts, seed, today=AS_OF)
+    currencies = {c["transactioncurrencyid"]: c for c in data.read_rows("transactioncurrencies")}
+    children: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for entity_set in ("w365_subscriptions", "w365_licensechangelogs", "w365_usagerecords",
+                       "w365_nonrecurringitems"):
+        for row in data.read_rows(entity_set):
+            owner = children.setdefault(row["_w365_billingcontract_value"], {})
+            owner.setdefault(entity_set, []).append(row)
+    return [
+        contract_data_from_rows(
+            contract, currencies[contract["_transactioncurrencyid_value"]],
+            *(children.get(contract["w365_billingcontractid"], {}).get(s, ())
+              for s in ("w365_subscriptions", "w365_licensechangelogs", "w365_usagerecords",
+                        "w365_nonrecurringitems")))
+        for contract in data.read_rows("w365_billingcontracts")
+    ]
+
+
 def rate(work: Callable[[], int], seconds: float) -> tuple[float, int]:
     """(previews per second, previews made) of `work` (returns previews per call), ~`seconds`."""
     done, began = 0, time.perf_counter()
@@ -211,6 +233,9 @@ def main(argv: list[str] | None = None) -> None:
         lambda: sum(1 for r in mixed if preview(contract_data_from_rows(*r.args()))), args.seconds
     )
     set_engine, _ = rate(lambda: sum(1 for d in mixed_data if preview(d)), args.seconds)
+    demo_data = demo_set(args.contracts, args.seed)
+    demo_previews = [preview(d) for d in demo_data]
+    demo_engine, _ = rate(lambda: sum(1 for d in demo_data if preview(d)), args.seconds)
     print(
         json.dumps(
             {
@@ -233,6 +258,13 @@ def main(argv: list[str] | None = None) -> None:
                     "previews_per_s": round(set_rows, 1),
                     "previews_per_s_engine_only": round(set_engine, 1),
                     "seconds_per_set": round(len(mixed) / set_rows, 4),
+                },
+                "demo_set": {
+                    "contracts": len(demo_data),
+                    "lines": sum(len(p["lines"]) for p in demo_previews),
+                    "nothing_to_invoice": sum(p["nothing_to_invoice"] for p in demo_previews),
+                    "previews_per_s_engine_only": round(demo_engine, 1),
+                    "seconds_per_set": round(len(demo_data) / demo_engine, 4),
                 },
             },
             indent=2,

@@ -72,9 +72,24 @@ class Dataset:
         """Ids of the generated billing contracts, in generation order."""
         return [r["w365_billingcontractid"] for r in self.rows.get("w365_billingcontracts", [])]
 
+    def read_rows(self, entity_set: str) -> list[dict[str, Any]]:
+        """The rows of a set as the Web API reads them back: lookups as `_x_value` GUIDs."""
+        return [_read_shape(row) for row in self.rows.get(entity_set, [])]
+
     def counts(self) -> dict[str, int]:
         """Row count per entity set."""
         return {name: len(self.rows.get(name, [])) for name, _ in WRITE_ORDER}
+
+
+def _read_shape(row: dict[str, Any]) -> dict[str, Any]:
+    read: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.endswith("@odata.bind"):
+            nav = key[: -len("@odata.bind")].lower()
+            read[f"_{nav}_value"] = value[value.index("(") + 1:-1]
+        else:
+            read[key] = value
+    return read
 
 
 def _weighted(rng: random.Random, options) -> Any:

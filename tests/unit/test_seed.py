@@ -49,3 +49,13 @@ def test_ids_are_unique_and_dates_valid():
 def test_ten_thousand_contracts_generate():
     data = generate_dataset(10_000, seed=365, today=TODAY)
     assert len(data.contract_ids) == 10_000
+
+
+def test_read_rows_turn_binds_into_lookup_values():
+    data = generate_dataset(5, seed=3, today=TODAY)
+    written = data.rows["w365_billingcontracts"][0]
+    read = data.read_rows("w365_billingcontracts")[0]
+    account_id = written["w365_Customer@odata.bind"].split("(")[1].rstrip(")")
+    assert read["_w365_customer_value"] == account_id
+    assert not any(key.endswith("@odata.bind") for key in read)
+    assert read["w365_name"] == written["w365_name"]
