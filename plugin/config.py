@@ -54,6 +54,10 @@ class Config:
     interactive_retry_budget_s: float = 20.0
     bulk_retry_budget_s: float = 300.0
     bulk_concurrency: int = 4
+    # Sweeps for post-invoicing tasks a stopped process left Queued (None: off). On in a service built
+    # from the environment (serve, demo, gunicorn); off in a bare Config, so tests opt in.
+    task_recovery_interval_s: float | None = None
+    task_recovery_grace_s: float = 120.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +89,7 @@ class Config:
             accounting_webhook_url=get("W365_ACCOUNTING_WEBHOOK_URL") or None,
             payment_webhook_url=get("W365_PAYMENT_WEBHOOK_URL") or None,
             task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
+            task_recovery_interval_s=60.0,
         )
 
     def with_overrides(self, **changes) -> "Config":

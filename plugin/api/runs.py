@@ -28,6 +28,7 @@ def app_runs(app: Flask | None = None) -> RunService:
         service = app.extensions.get(_EXTENSION)
         if service is None:
             service = RunService(app_dataverse(app), app_config(app))
+            service.start_task_recovery()  # in the background: a sweep now, then periodically
             app.extensions[_EXTENSION] = service
         return service
 

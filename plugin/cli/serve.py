@@ -76,7 +76,10 @@ def _stop_on_sigterm() -> None:
 
 def _serve_until_interrupted(server: BaseWSGIServer) -> None:
     """Serve in this thread until Ctrl-C (SIGINT); then close the socket, let runs finish."""
+    from plugin.api.runs import app_runs
+
     _stop_on_sigterm()
+    app_runs(server.app)  # starts the sweep for post-invoicing tasks a previous process left Queued
     try:
         server.serve_forever()
     except KeyboardInterrupt:

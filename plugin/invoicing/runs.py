@@ -96,6 +96,11 @@ class RunService:
                 self._worker = PostTaskWorker(self._client, TaskSettings.from_config(self._config))
             return self._worker
 
+    def start_task_recovery(self) -> None:
+        """Start the worker's sweep for stranded post-invoicing tasks, when the config asks for it."""
+        if self._config.task_recovery_interval_s:
+            self.worker.start_recovery(self._config.task_recovery_interval_s, self._config.task_recovery_grace_s)
+
     def client_for(self, request: RunRequest) -> DataverseClient:
         """The connector acting for the request's user, with the long bulk retry budget."""
         return self._client.with_options(caller_id=request.caller_id, caller_object_id=request.caller_object_id)

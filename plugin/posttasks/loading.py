@@ -39,9 +39,8 @@ def tasks_of_invoices(client: DataverseClient, invoice_ids: Iterable[str], *,
                                 select=TASK_COLUMNS, filter=flt))
 
 
-def load_contexts(client: DataverseClient, invoice_ids: Iterable[str]) -> list[TaskContext]:
-    """A TaskContext per Queued task of the given invoices."""
-    tasks = tasks_of_invoices(client, invoice_ids, queued_only=True)
+def contexts_of_tasks(client: DataverseClient, tasks: list[Mapping[str, Any]]) -> list[TaskContext]:
+    """A TaskContext per task row (as `tasks_of_invoices` reads it); its invoice's data read set-based."""
     if not tasks:
         return []
     invoices = _by_id(client.query_in("invoices", "invoiceid", _ids(tasks, "_w365_invoice_value"),

@@ -1,23 +1,29 @@
-"""The background worker: runs the Queued tasks of submitted invoices with retries and backoff."""
+"""The background worker: runs the Queued tasks of submitted invoices with retries and backoff,
+and sweeps for the tasks a stopped process left Queued (`recover`, `start_recovery`)."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from connectors.dataverse import Batch, DataverseClient
 from connectors.dataverse.errors import DataverseError
+from plugin.posttasks.claims import RECOVERY_GRACE_S, claim_tasks, stranded_tasks
 from plugin.posttasks.handlers import TaskSettings, attempt
-from plugin.posttasks.loading import load_contexts
+from plugin.posttasks.loading import contexts_of_tasks, tasks_of_invoices
 from plugin.posttasks.model import Outcome, TaskContext, TaskStatus, TransientTaskError, TaskType
 
 TaskListener = Callable[[str, dict], None]  # (invoice id, {task, status, message}) once a task is final
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 
+RECOVERY_INTERVAL_S = 60.0
 _MESSAGE_LIMIT = 2000
 _WRITES_PER_BATCH = 500
 
@@ -29,9 +35,12 @@ def _utc_now() -> str:
 class PostTaskWorker:
     """Runs the Queued post-invoicing tasks of invoices in background threads.
 
-    Each submitted group of invoices is loaded set-based, its tasks are attempted concurrently, the
-    transient failures retried with backoff until `max_attempts` or `deadline_s` after submission,
-    and every final status is written back to `w365_postinvoicetasks` in one `$batch`.
+    Each submitted group of invoices is loaded set-based, its tasks claimed (`claims.claim_tasks`:
+    a task another process claimed is left to it) and attempted concurrently, the transient failures
+    retried with backoff until `max_attempts` (counted across processes) or `deadline_s` after
+    submission, and every final status is written back to `w365_postinvoicetasks` in one `$batch`.
+    `recover` hands the worker the tasks stranded Queued by a stopped process; `start_recovery`
+    does so now and every `interval_s` until `shutdown`.
     """
 
     def __init__(self, client: DataverseClient, settings: TaskSettings, *, max_attempts: int = 4,
@@ -46,6 +55,9 @@ class PostTaskWorker:
         self._io = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="w365-posttask-io")
         self._busy = 0
         self._idle = threading.Condition()
+        self._held: Counter[str] = Counter()  # invoice id -> groups submitted and not finished
+        self._stopping = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     def submit(self, invoice_ids: Iterable[str], on_final: TaskListener | None = None,
                client: DataverseClient | None = None) -> None:
@@ -54,12 +66,55 @@ class PostTaskWorker:
         `client`: the connector to read and record them with (e.g. acting as the run's user).
         """
         ids = sorted(set(invoice_ids))
-        if not ids:
-            return
+        if ids:
+            self._start_group(ids, None, on_final, client or self._client)
+
+    def recover(self, grace_s: float = RECOVERY_GRACE_S, client: DataverseClient | None = None) -> int:
+        """Run the tasks left Queued for `grace_s` seconds by a stopped process (not held here); how many."""
+        client = client or self._client
+        with self._idle:
+            held = set(self._held)
+        rows = [row for row in stranded_tasks(client, grace_s) if row["_w365_invoice_value"] not in held]
+        if rows:
+            self._start_group(sorted({row["_w365_invoice_value"] for row in rows}), rows, None, client)
+            log.info("recovering %d stranded post-invoicing tasks", len(rows))
+        return len(rows)
+
+    def start_recovery(self, interval_s: float = RECOVERY_INTERVAL_S, grace_s: float = RECOVERY_GRACE_S) -> None:
+        """`recover` now and every `interval_s` seconds in a daemon thread, until `shutdown` (once per worker)."""
+        with self._idle:
+            if self._sweeper is not None or self._stopping.is_set():
+                return
+            self._sweeper = threading.Thread(target=self._sweep, args=(interval_s, grace_s), daemon=True,
+                                             name="w365-posttask-recovery")
+        self._sweeper.start()
+
+    def _sweep(self, interval_s: float, grace_s: float) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.recover(grace_s)
+            except Exception:  # Dataverse away (the next sweep tries again), or shutting down
+                if not self._stopping.is_set():
+                    log.exception("sweeping for stranded post-invoicing tasks failed")
+            self._stopping.wait(interval_s)
+
+    def _start_group(self, ids: list[str], rows: Sequence[Mapping[str, Any]] | None, on_final: TaskListener | None,
+                     client: DataverseClient) -> None:
         with self._idle:
             self._busy += 1
-        self._groups.submit(self._run_group, ids, time.monotonic() + self._deadline_s, on_final,
-                            client or self._client)
+            self._held.update(ids)
+        try:
+            self._groups.submit(self._run_group, ids, rows, time.monotonic() + self._deadline_s, on_final, client)
+        except BaseException:  # shut down: nothing will run, so nothing is held
+            self._release(ids)
+            raise
+
+    def _release(self, ids: list[str]) -> None:
+        with self._idle:
+            self._busy -= 1
+            self._held.subtract(ids)
+            self._held += Counter()  # drops the invoices no group holds any more
+            self._idle.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every submitted group is finished (True) or `timeout` passes (False)."""
@@ -67,14 +122,17 @@ class PostTaskWorker:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop accepting work; with `wait`, finish what was submitted."""
+        """Stop sweeping and accepting work; with `wait`, finish what was submitted."""
+        self._stopping.set()
+        if self._sweeper is not None and wait:
+            self._sweeper.join(timeout=10)  # a sweep stuck on Dataverse must not hold the shutdown
         self._groups.shutdown(wait=wait)
         self._io.shutdown(wait=wait)
 
-    def _run_group(self, invoice_ids: list[str], deadline: float, on_final: TaskListener | None,
-                   client: DataverseClient) -> None:
+    def _run_group(self, invoice_ids: list[str], rows: Sequence[Mapping[str, Any]] | None, deadline: float,
+                   on_final: TaskListener | None, client: DataverseClient) -> None:
         try:
-            contexts = self._load(client, invoice_ids, deadline)
+            contexts = self._claim_and_load(client, invoice_ids, rows, deadline)
             if contexts:
                 final = self._run_tasks(contexts, deadline)
                 try:
@@ -89,9 +147,7 @@ class PostTaskWorker:
         except Exception:  # a worker thread must never die silently
             log.exception("post-invoicing tasks of %d invoices could not be completed", len(invoice_ids))
         finally:
-            with self._idle:
-                self._busy -= 1
-                self._idle.notify_all()
+            self._release(invoice_ids)
 
     def _pause(self, round_no: int, deadline: float) -> bool:
         delay = self._backoff_s[min(round_no, len(self._backoff_s) - 1)]
@@ -100,11 +156,22 @@ class PostTaskWorker:
         time.sleep(delay)
         return True
 
-    def _load(self, client: DataverseClient, invoice_ids: list[str], deadline: float) -> list[TaskContext]:
+    def _claim_and_load(self, client: DataverseClient, invoice_ids: list[str],
+                        rows: Sequence[Mapping[str, Any]] | None, deadline: float) -> list[TaskContext]:
+        """Claim the group's tasks and read what they need: the swept `rows`, else the invoices' Queued
+        tasks never claimed (a claimed one belongs to whoever claimed it)."""
+        if rows is None:
+            queued = self._retrying(lambda: tasks_of_invoices(client, invoice_ids, queued_only=True), deadline)
+            rows = [row for row in queued if not row.get("w365_attempts")]
+        # a retried claim that had gone through answers 412: the task waits for a sweep, never runs twice
+        claimed = self._retrying(lambda: claim_tasks(client, rows), deadline) if rows else []
+        return self._retrying(lambda: contexts_of_tasks(client, claimed), deadline)
+
+    def _retrying(self, read: Callable[[], T], deadline: float) -> T:
         round_no = 0
         while True:
             try:
-                return load_contexts(client, invoice_ids)
+                return read()
             except DataverseError as exc:
                 log.warning("loading post-invoicing tasks failed (%s); retrying", exc)
                 if not self._pause(round_no, deadline):
@@ -113,8 +180,12 @@ class PostTaskWorker:
 
     def _run_tasks(self, contexts: list[TaskContext], deadline: float) -> dict[str, tuple[Outcome, int]]:
         attempts = {ctx.task_id: ctx.attempts for ctx in contexts}
-        final: dict[str, tuple[Outcome, int]] = {}
-        remaining, round_no = contexts, 0
+        # attempted `max_attempts` times already by processes that stopped before recording an end
+        final: dict[str, tuple[Outcome, int]] = {
+            ctx.task_id: (Outcome(TaskStatus.FAILED, f"gave up after {ctx.attempts} attempts: "
+                                  "interrupted before it could finish"), ctx.attempts)
+            for ctx in contexts if ctx.attempts >= self._max_attempts}
+        remaining, round_no = [ctx for ctx in contexts if ctx.task_id not in final], 0
         while remaining:
             futures = [(ctx, self._io.submit(attempt, ctx, self._settings)) for ctx in remaining]
             retry: list[TaskContext] = []
@@ -130,12 +201,14 @@ class PostTaskWorker:
                     log.exception("post-invoicing task %s crashed", ctx.task_id)
                     final[ctx.task_id] = (Outcome(TaskStatus.FAILED, f"internal error: {exc}"),
                                           attempts[ctx.task_id])
-            if retry and (round_no + 2 > self._max_attempts or not self._pause(round_no, deadline)):
-                for ctx in retry:
-                    n = attempts[ctx.task_id]
-                    message = f"gave up after {n} attempt{'s' if n > 1 else ''}: {last_error[ctx.task_id]}"
-                    final[ctx.task_id] = (Outcome(TaskStatus.FAILED, message), n)
-                retry = []
+            exhausted = [ctx for ctx in retry if attempts[ctx.task_id] >= self._max_attempts]
+            retry = [ctx for ctx in retry if attempts[ctx.task_id] < self._max_attempts]
+            if retry and not self._pause(round_no, deadline):
+                exhausted, retry = exhausted + retry, []
+            for ctx in exhausted:
+                n = attempts[ctx.task_id]
+                message = f"gave up after {n} attempt{'s' if n > 1 else ''}: {last_error[ctx.task_id]}"
+                final[ctx.task_id] = (Outcome(TaskStatus.FAILED, message), n)
             remaining, round_no = retry, round_no + 1
         return final
 
