@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from connectors.dataverse import DataverseClient, odata  # noqa: E402
 from connectors.dataverse.auth import token_provider  # noqa: E402
 from plugin.config import Config  # noqa: E402
-from plugin.engine import NOTHING_TO_INVOICE, mapping  # noqa: E402
+from plugin.engine import NOTHING_TO_INVOICE  # noqa: E402
+from plugin.invoicing import mapping  # noqa: E402
 from plugin.engine.cycles import resolve_cycle  # noqa: E402
 from plugin.engine.invoice import build_for_option  # noqa: E402
 from plugin.invoicing import reads  # noqa: E402

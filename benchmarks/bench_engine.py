@@ -29,7 +29,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plugin.engine import ContractData, build_invoice, preview_json  # noqa: E402
-from plugin.engine.mapping import contract_data_from_rows  # noqa: E402
+from plugin.invoicing.mapping import contract_data_from_rows  # noqa: E402
 from plugin.seed import generate_dataset  # noqa: E402
 
 AS_OF = date(2026, 6, 15)

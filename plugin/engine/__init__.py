@@ -2,16 +2,15 @@
 
 Typical use (callers read rows through the connector, then):
 
-    from plugin.engine import mapping, build_invoice, list_cycles, preview_json
-    data = mapping.contract_data_from_rows(contract_row, currency_row, subscriptions, change_logs,
-                                           usage_records, nris, schedules, invoices_by_id)
+    from plugin.engine import build_invoice, list_cycles, preview_json
+    data = ContractData(...)    # plugin/invoicing/mapping.py builds it from Dataverse rows
     listing = list_cycles(data, as_of, cycle_range)      # .options, .default, .as_json()
     draft = build_invoice(data, cycle_key, as_of, cycle_range)   # InvoiceDraft (key None: default)
     if draft.nothing_to_invoice: ...                     # skipped, NOTHING_TO_INVOICE
     preview_json(draft)                                  # DESIGN §7 preview body with preview_hash
-    mapping.invoice_record(draft, schedule=..., run=...) # deep-insert body for `invoices`
-    mapping.schedule_record(draft, invoice=..., run_date=...)
-    mapping.consumption_updates(draft, invoice=...)      # LCL → Archived, usage/NRI → Invoiced
+
+The engine knows nothing of Dataverse: the column mapping and the records written live with the
+I/O in `plugin/invoicing/` (`mapping.py`).
 
 Errors (`EngineError` subclasses with `.code`, `.status`, `.message`, `.details`): `UnknownCycle`,
 `NoCycleAvailable`, `InvalidRecord`.

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from connectors.dataverse import Batch, odata
 from connectors.dataverse.errors import NotFoundError
-from plugin.engine import ContractData, mapping
+from plugin.engine import ContractData
+from plugin.invoicing import mapping
 
 if TYPE_CHECKING:
     from connectors.dataverse import DataverseClient

@@ -22,7 +22,8 @@ from connectors.dataverse import Batch, ChangesetResult, odata
 from connectors.dataverse.errors import (DataverseError,
                                          PreconditionFailedError, PrivilegeError)
 from connectors.dataverse.jsonutil import dumps
-from plugin.engine import Contract, CycleOption, InvoiceDraft, mapping
+from plugin.engine import Contract, CycleOption, InvoiceDraft
+from plugin.invoicing import mapping
 from plugin.engine.money import money_str
 from plugin.invoicing.reads import invoice_numbers, read_schedule
 from plugin.posttasks.model import TaskStatus

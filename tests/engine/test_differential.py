@@ -22,9 +22,9 @@ from plugin.engine import (
     UnknownCycle,
     build_invoice,
     list_cycles,
-    mapping,
     preview_json,
 )
+from plugin.invoicing import mapping
 
 from . import oracle
 

@@ -17,7 +17,7 @@ from plugin.engine import (
     build_invoice,
     list_cycles,
 )
-from plugin.engine.mapping import (
+from plugin.invoicing.mapping import (
     SourceUpdate,
     bind,
     consumed_change_log_ids,

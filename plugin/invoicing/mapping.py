@@ -35,9 +35,9 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .draft import InvoiceDraft, InvoiceLine
-from .errors import InvalidRecord
-from .model import (
+from plugin.engine.draft import InvoiceDraft, InvoiceLine
+from plugin.engine.errors import InvalidRecord
+from plugin.engine.model import (
     BillingPolicy,
     BillingSchedule,
     BillingType,
@@ -53,7 +53,7 @@ from .model import (
     Subscription,
     UsageRecord,
 )
-from .money import factor_decimal
+from plugin.engine.money import factor_decimal
 
 Row = Mapping[str, Any]
 
