@@ -8,14 +8,24 @@ Typical use (callers read rows through the connector, then):
     draft = build_invoice(data, cycle_key, as_of, cycle_range)   # InvoiceDraft (key None: default)
     if draft.nothing_to_invoice: ...                     # skipped, NOTHING_TO_INVOICE
     preview_json(draft)                                  # DESIGN §7 preview body with preview_hash
+    build_change_log(data, as_of, today)                 # change-log invoice (no schedule)
 
 The engine knows nothing of Dataverse: the column mapping and the records written live with the
 I/O in `plugin/invoicing/` (`mapping.py`).
 
 Errors (`EngineError` subclasses with `.code`, `.status`, `.message`, `.details`): `UnknownCycle`,
-`NoCycleAvailable`, `InvalidRecord`.
+`NoCycleAvailable`, `InvalidRecord`, `ChangeLogNotAllowed`, `EarlierCyclesNotInvoiced`.
 """
 
+from .change_log import (
+    CHANGE_LOG_PREFIX,
+    EARLIER_CYCLES_MESSAGE,
+    ChangeLogNotAllowed,
+    EarlierCyclesNotInvoiced,
+    build_change_log,
+    change_log_key,
+    parse_change_log_key,
+)
 from .cycles import (
     ONE_TIME,
     Cycle,
@@ -61,6 +71,13 @@ from .model import (
 from .preview import preview_hash, preview_json
 
 __all__ = [
+    "CHANGE_LOG_PREFIX",
+    "EARLIER_CYCLES_MESSAGE",
+    "ChangeLogNotAllowed",
+    "EarlierCyclesNotInvoiced",
+    "build_change_log",
+    "change_log_key",
+    "parse_change_log_key",
     "ONE_TIME",
     "Cycle",
     "CycleListing",

@@ -43,6 +43,12 @@ class InvoiceCategory(IntEnum):
 
     FULL_CYCLE = 1
     ONE_TIME = 2
+    CHANGE_LOG = 3
+
+    @property
+    def label(self) -> str:
+        """ "Full Cycle", "One-Time", "Change Log"."""
+        return {1: "Full Cycle", 2: "One-Time", 3: "Change Log"}[int(self)]
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,7 @@ class InvoiceDraft:
     period_end: date
     invoice_date: date
     due_date: date
-    schedule_date: date | None  # None for a one-time invoice (it writes no schedule)
+    schedule_date: date | None  # None for one-time and change-log invoices (they write no schedule)
     lines: tuple[InvoiceLine, ...]
     totals: Totals
     consumption: Consumption
@@ -125,13 +131,23 @@ class InvoiceDraft:
 
     @property
     def cycle_key(self) -> str:
-        """The cycle key ("2026-01-01" or "one-time")."""
+        """The cycle key ("2026-01-01", "one-time" or "change-log:2026-02-15")."""
         return self.option.key
 
     @property
     def is_one_time(self) -> bool:
         """True for a one-time (NRI) invoice."""
         return self.option.is_one_time
+
+    @property
+    def is_change_log(self) -> bool:
+        """True for a change-log invoice (mid-cycle changes up to `as_of`)."""
+        return self.invoice_category == InvoiceCategory.CHANGE_LOG
+
+    @property
+    def writes_schedule(self) -> bool:
+        """Only a cycle invoice creates or updates its cycle's billing schedule."""
+        return self.invoice_category == InvoiceCategory.FULL_CYCLE
 
     @property
     def nothing_to_invoice(self) -> bool:
@@ -141,7 +157,7 @@ class InvoiceDraft:
     @property
     def already_invoiced(self) -> bool:
         """True when the cycle was Invoiced when read: creating makes an additional invoice."""
-        return self.option.status.value == "invoiced"
+        return self.writes_schedule and self.option.status.value == "invoiced"
 
     @property
     def precision(self) -> int:

@@ -3,8 +3,9 @@
 `preview_json(draft)` returns:
 
     {"billing_contract_id", "cycle": {key, start, end, status},
-     "invoice_category": "Full Cycle" | "One-Time",
-     "period_start", "period_end", "invoice_date", "due_date", "schedule_date" (null for one-time),
+     "kind": "cycle" | "change_log", "as_of" (a change log's as-of date, else null),
+     "invoice_category": "Full Cycle" | "One-Time" | "Change Log",
+     "period_start", "period_end", "invoice_date", "due_date", "schedule_date" (null for one-time and change log),
      "currency": {id, code, precision},
      "lines": [{number, category, category_value, name, description, period_start, period_end,
                 quantity, unit_price, proration_factor, amount, discount, tax, total, taxable,
@@ -84,7 +85,9 @@ def _body(draft: InvoiceDraft) -> dict[str, Any]:
             "end": option.end.isoformat(),
             "status": option.status.value,
         },
-        "invoice_category": "One-Time" if draft.is_one_time else "Full Cycle",
+        "kind": "change_log" if draft.is_change_log else "cycle",
+        "as_of": draft.as_of.isoformat() if draft.is_change_log else None,
+        "invoice_category": draft.invoice_category.label,
         "period_start": draft.period_start.isoformat(),
         "period_end": draft.period_end.isoformat(),
         "invoice_date": draft.invoice_date.isoformat(),

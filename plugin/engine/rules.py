@@ -68,16 +68,21 @@ def full_cycle_lines(data: ContractData, cycle: Cycle) -> list[RuleLine]:
 
 def mid_cycle_lines(data: ContractData, cycle: Cycle) -> tuple[list[RuleLine], list[str]]:
     """Rule 2: Active LCLs with `S ≤ d ≤ ce`, prorated in their own cycle K; all consumed."""
+    return mid_cycle_lines_through(data, cycle.end)
+
+
+def mid_cycle_lines_through(data: ContractData, last_day: date) -> tuple[list[RuleLine], list[str]]:
+    """Rule 2 over the Active LCLs with `S ≤ d ≤ last_day`; every one looked at is consumed."""
     contract, precision = data.contract, data.contract.currency.precision
     lines, consumed = [], []
     for sub in _billable(data, (BillingType.LICENSE, BillingType.SERVICE)):
         for lcl in data.change_logs_by_subscription.get(sub.id, ()):
             d = lcl.effective_date
-            if not lcl.active or d < contract.start or d > cycle.end:
+            if not lcl.active or d < contract.start or d > last_day:
                 continue
             consumed.append(lcl.id)
             k = cycle_containing(contract, d)
-            if k is None or d == k.full_start:  # None cannot happen for S ≤ d ≤ ce ≤ E
+            if k is None or d == k.full_start:  # None cannot happen for S ≤ d ≤ last_day ≤ E
                 continue
             price = sub.price if lcl.price is None else lcl.price
             unit = price * contract.months
@@ -97,24 +102,34 @@ def mid_cycle_lines(data: ContractData, cycle: Cycle) -> tuple[list[RuleLine], l
 
 def usage_lines(data: ContractData, cycle: Cycle) -> tuple[list[RuleLine], list[str]]:
     """Rule 3: per billable Usage subscription, Unbilled records with `chargedate ≤ ce`."""
+    return usage_lines_through(data, cycle.end, (cycle.start, cycle.end), with_minimum=True)
+
+
+def usage_lines_through(data: ContractData, last_day: date, period: tuple[date, date], *,
+                        with_minimum: bool) -> tuple[list[RuleLine], list[str]]:
+    """Rule 3 over the Unbilled records with `chargedate ≤ last_day`, lines over `period`.
+
+    Without the minimum commitment (a change log) the amount is round(Σ), no line when Σ = 0.
+    """
     precision = data.contract.currency.precision
     lines, consumed = [], []
     for sub in _billable(data, (BillingType.USAGE,)):
         records = [u for u in data.usage_by_subscription.get(sub.id, ())
-                   if u.unbilled and u.charge_date <= cycle.end]
+                   if u.unbilled and u.charge_date <= last_day]
         consumed.extend(u.id for u in records)
         total = sum((u.amount for u in records), Decimal(0))
-        minimum = sub.minimum_commitment
+        minimum = sub.minimum_commitment if with_minimum else Decimal(0)
         if total == 0 and minimum == 0:
             continue
-        amount = round_half_up(max(total, minimum), precision)  # never prorated
+        # never prorated; a change log bills the plain sum, a credit when it is negative
+        amount = round_half_up(max(total, minimum) if with_minimum else total, precision)
         count = len(records)
         description = f"{sub.name}: {count} usage record{'s' if count != 1 else ''}"
-        if minimum > total:
+        if with_minimum and minimum > total:
             description += " (minimum commitment)"
         lines.append(RuleLine((2, sub.name, sub.id), InvoiceLine(
             category=LineCategory.USAGE, name=sub.name, description=description,
-            period_start=cycle.start, period_end=cycle.end, quantity=Decimal(1), unit_price=amount,
+            period_start=period[0], period_end=period[1], quantity=Decimal(1), unit_price=amount,
             proration_factor=None, amount=amount, taxable=sub.taxable, subscription_id=sub.id,
             usage_record_ids=tuple(u.id for u in records))))
     return lines, consumed
@@ -137,6 +152,11 @@ def nri_lines(data: ContractData, nris: list[NonRecurringItem],
 
 def cycle_nris(data: ContractData, cycle: Cycle) -> list[NonRecurringItem]:
     """Rule 4's NRIs: unless OTP Immediately, the Unbilled ones effective on or before `ce`."""
+    return nris_through(data, cycle.end)
+
+
+def nris_through(data: ContractData, last_day: date) -> list[NonRecurringItem]:
+    """Unless OTP Immediately, the Unbilled NRIs effective on or before `last_day`."""
     if data.contract.otp_immediately:
         return []
-    return [n for n in data.unbilled_nris if n.effective_date <= cycle.end]
+    return [n for n in data.unbilled_nris if n.effective_date <= last_day]
