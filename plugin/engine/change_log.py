@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from .cycles import Cycle, CycleOption, CycleStatus, cycle_containing, cycle_option
+from .cycles import CHANGE_LOG_PREFIX, Cycle, CycleOption, CycleStatus, cycle_containing, cycle_option
 from .draft import Consumption, InvoiceCategory, InvoiceDraft
 from .errors import EngineError
 from .invoice import plus_days, priced_lines, source_etags, totals_of
 from .model import BillingType, ContractData
 from .rules import mid_cycle_lines_through, nri_lines, nris_through, usage_lines_through
 
-CHANGE_LOG_PREFIX = "change-log:"
 _CHANGE_LOG_KEY = re.compile(r"^change-log:(\d{4}-\d{2}-\d{2})$")
 EARLIER_CYCLES_MESSAGE = "earlier billing cycles have not been invoiced: generate them first"
 

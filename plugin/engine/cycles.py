@@ -12,6 +12,7 @@ from .errors import NoCycleAvailable, UnknownCycle
 from .model import BillingSchedule, Contract, ContractData, InvoiceRef, ScheduleStatus
 
 ONE_TIME = "one-time"
+CHANGE_LOG_PREFIX = "change-log:"
 DEFAULT_CYCLE_RANGE = 2
 ONE_DAY = timedelta(days=1)
 _KEY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -144,6 +145,16 @@ class CycleOption:
     def is_one_time(self) -> bool:
         """True for the one-time (NRI) invoice."""
         return self.cycle is None
+
+    @property
+    def is_change_log(self) -> bool:
+        """True for a change log's option (key "change-log:<as-of date>")."""
+        return self.key.startswith(CHANGE_LOG_PREFIX)
+
+    @property
+    def has_schedule(self) -> bool:
+        """Only cycles have billing schedules (not one-time invoices, not change logs)."""
+        return not (self.is_one_time or self.is_change_log)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Reading (rows are dicts as the connector returns them: lookups as `_x_value`, Da
 
   `currency_row` may be None (precision 2). `invoices_by_id` is a mapping invoice id → invoice row
   (or any iterable of invoice rows) of the contract; it gives the numbers of the existing invoices
-  of each cycle (rows with `w365_category` 2 One-Time are not cycle invoices). Rows of other
+  of each cycle (rows with `w365_category` 2 One-Time or 3 Change Log are not cycle invoices). Rows of other
   contracts (by `_w365_billingcontract_value`) are ignored, so set-based reads can be passed whole.
 
 Writing (binds as in DESIGN §3; `ref` arguments are either a GUID or a ready bind value such as a
@@ -298,12 +298,12 @@ def _belongs(row: Row, contract_id: str) -> bool:
 
 
 def _cycle_invoices(rows: Iterable[Row], contract_id: str) -> dict[str, tuple[InvoiceRef, ...]]:
-    """Existing cycle invoices (category ≠ 2 One-Time) per cycle key, oldest first."""
+    """Existing cycle invoices (not 2 One-Time nor 3 Change Log) per cycle key, oldest first."""
     per_cycle: dict[str, list[tuple[str, str, InvoiceRef]]] = {}
     for row in rows:
         if (
             not _belongs(row, contract_id)
-            or row.get("w365_category") == 2
+            or row.get("w365_category") in (2, 3)
             or not row.get("invoiceid")
         ):
             continue
@@ -358,9 +358,11 @@ def _iso(d: date | None) -> str | None:
 
 
 def invoice_name(draft: InvoiceDraft) -> str:
-    """The invoice's `name`: "<contract> <start>–<end>" or "<contract> one-time <date>"."""
+    """The invoice's `name`: "<contract> <start>–<end>", "… one-time <date>", "… change log <date>"."""
     if draft.is_one_time:
         return f"{draft.contract.name} one-time {draft.invoice_date.isoformat()}"
+    if draft.is_change_log:
+        return f"{draft.contract.name} change log {draft.invoice_date.isoformat()}"
     return f"{draft.contract.name} {draft.period_start.isoformat()}–{draft.period_end.isoformat()}"
 
 
@@ -451,8 +453,8 @@ def schedule_record(
     run_type: int = 1,
 ) -> dict[str, Any]:
     """The `w365_billingschedules` body: the draft's cycle Invoiced by `invoice` (create/update)."""
-    if draft.is_one_time:
-        raise ValueError("a one-time invoice writes no billing schedule")
+    if not draft.writes_schedule:
+        raise ValueError("one-time and change-log invoices write no billing schedule")
     when = (
         run_date.astimezone(timezone.utc)
         if run_date.tzinfo

@@ -44,6 +44,7 @@ MESSAGE_MAX = 2000
 PRIVILEGE_MESSAGE = ("the user lacks the Dataverse privilege to create invoices "
                      "(ask an administrator for a billing role)")
 CONCURRENT_PREFIX = "invoiced concurrently by"
+CHANGED_CONCURRENTLY = "changed concurrently"
 REPLAYED_MESSAGE = "already processed by an earlier delivery of this request"
 
 
@@ -200,12 +201,12 @@ def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[
     contract, option = draft.contract, draft.option
     schedule = option.schedule
     new_schedule_ref = None
-    if not draft.is_one_time and schedule is None:
+    if draft.writes_schedule and schedule is None:
         record = mapping.schedule_record(draft, invoice="$0", run_date=run_date, correlation_id=correlation_id)
         record.pop("w365_Invoice@odata.bind")
         new_schedule_ref = note(cs.upsert("w365_billingschedules", schedule_key(contract.id, draft.cycle_key),
                                           record, only_create=True), "schedule")
-    schedule_ref = new_schedule_ref or (schedule.id if schedule is not None and not draft.is_one_time else None)
+    schedule_ref = new_schedule_ref or (schedule.id if schedule is not None and draft.writes_schedule else None)
     task_types = tuple(post_task_types)
     invoice_ref = note(cs.create("invoices", mapping.invoice_record(
         draft, schedule=schedule_ref, run=run_ref, post_tasks_requested=bool(task_types)),
@@ -213,7 +214,7 @@ def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[
     if new_schedule_ref is not None:
         note(cs.update("w365_billingschedules", schedule_key(contract.id, draft.cycle_key),
                        {"w365_Invoice@odata.bind": invoice_ref}), "schedule_link")
-    elif schedule is not None and not draft.is_one_time:
+    elif schedule is not None and draft.writes_schedule:
         note(cs.update("w365_billingschedules", schedule.id,
                        mapping.schedule_record(draft, invoice=invoice_ref, run_date=run_date,
                                                correlation_id=correlation_id),
@@ -268,7 +269,7 @@ def _who_invoiced(client: "DataverseClient", plan: PlannedInvoice) -> str | None
     """The number of the invoice that took the cycle or one of its sources concurrently, re-read now."""
     draft = plan.draft
     invoice_id = None
-    if not draft.is_one_time:
+    if draft.writes_schedule:
         row = read_schedule(client, draft.contract.id, draft.cycle_key)
         if row and row.get("statuscode") == 3:
             invoice_id = row.get("_w365_invoice_value")
@@ -302,7 +303,8 @@ def interpret_failure(client: "DataverseClient", plan: PlannedInvoice, result: C
 
     - 412 on the run / run item, or any 412 when the row's run item exists: failed with `replayed`
       set — an earlier delivery wrote this row; re-read its result instead of writing one;
-    - 412 on the schedule or an NRI: skipped, "invoiced concurrently by INV-…" (re-read who did);
+    - 412 on the schedule or a consumed row: skipped, "invoiced concurrently by INV-…" (re-read who
+      did); for a change log "changed concurrently [by INV-…]";
     - 403: failed with a clear privilege message (`privilege_error`);
     - anything else: failed with Dataverse's message (`error` keeps the exception).
     """
@@ -322,7 +324,10 @@ def interpret_failure(client: "DataverseClient", plan: PlannedInvoice, result: C
         who = _who_invoiced(client, plan)
         if who or role in ("schedule", "nri", "source"):
             outcome.status = "skipped"
-            outcome.message = f"{CONCURRENT_PREFIX} {who or 'another request'}"
+            if draft.is_change_log:  # a change log takes no cycle: only its sources can be taken
+                outcome.message = f"{CHANGED_CONCURRENTLY} by {who}" if who else CHANGED_CONCURRENTLY
+            else:
+                outcome.message = f"{CONCURRENT_PREFIX} {who or 'another request'}"
             return outcome
     outcome.message = f"Dataverse refused the invoice: {error.message or error}"
     return outcome
@@ -363,10 +368,10 @@ def add_schedule_failure(batch: Batch, *, contract: Contract, option: CycleOptio
 
     Schedule Invoiced at read time: only `w365_message` and `w365_correlationid` are written.
     Pending/Error: set to Error with `If-Match` on the read ETag. None: created Error by alternate
-    key with `If-None-Match: *`. A one-time invoice has no schedule: nothing is added. A 412 here
+    key with `If-None-Match: *`. One-time and change-log invoices have no schedule: nothing is added. A 412 here
     means another writer got there first; the caller may ignore it.
     """
-    if option.is_one_time or option.cycle is None:
+    if not option.has_schedule or option.cycle is None:
         return
     cs = batch.changeset(tag=tag)
     schedule = option.schedule

@@ -378,3 +378,57 @@ def test_preview_json_of_a_change_log():
     assert [g["line_count"] for g in body["categories"]] == [0, 1, 0, 0, 0]
     cycle_body = preview_json(build_invoice(cd, "2026-04-01", d("2026-03-01")))
     assert cycle_body["kind"] == "cycle" and cycle_body["as_of"] is None
+
+
+# ---- the interplay with the cycle invoice: where the totals differ -----------------------------
+
+
+def pair_and_alone(cd, as_of, cycle_key):
+    log = build_change_log(cd, d(as_of), TODAY)
+    after = build_invoice(archive(cd, log), cycle_key, d(as_of))
+    alone = build_invoice(cd, cycle_key, d(as_of))
+    pair = [log.totals.amount + after.totals.amount, log.totals.discount + after.totals.discount,
+            log.totals.tax + after.totals.tax, log.totals.total + after.totals.total]
+    return [str(x) for x in pair], [str(x) for x in (
+        alone.totals.amount, alone.totals.discount, alone.totals.tax, alone.totals.total)]
+
+
+def usage_case(first, rest, minimum="0", precision=2, **kw):
+    u = sub("Calls", billing_type=BillingType.USAGE, minimum_commitment=Decimal(minimum), **kw.pop("sub", {}))
+    c = contract("2026-01-01", months=3, precision=precision, **kw)
+    return data(c, [u], usages=[usage(u, "2026-01-10", first), usage(u, "2026-02-10", rest)])
+
+
+@pytest.mark.parametrize("first, rest, minimum, precision, pair, alone", [
+    ("10.00", "20.00", "0", 2, "30.00", "30.00"),      # plain sums: equal
+    ("0.005", "0.005", "0", 2, "0.02", "0.01"),        # rounding of split sums
+    ("0.5", "0.5", "0", 0, "2", "1"),                  # the same in JPY
+    ("-5.00", "3.00", "0", 2, "-2.00", "0.00"),        # a negative first sum is a credit
+    ("5.00", "-3.00", "0", 2, "5.00", "2.00"),         # a negative rest bills max(Σ2, 0)
+    ("10.00", "20.00", "25", 2, "35.00", "30.00"),     # the minimum applies to the rest
+    ("10.00", "20.00", "100", 2, "110.00", "100.00"),  # minimum above everything: + round(Σ1)
+    ("10.00", "20.00", "15", 2, "30.00", "30.00"),     # minimum below the rest: equal
+])
+def test_usage_is_where_the_pair_and_the_cycle_invoice_alone_differ(first, rest, minimum, precision,
+                                                                     pair, alone):
+    got_pair, got_alone = pair_and_alone(usage_case(first, rest, minimum, precision), "2026-01-31",
+                                         "2026-01-01")
+    assert (got_pair[0], got_alone[0]) == (pair, alone)
+
+
+def test_split_usage_lines_round_discount_on_their_own():
+    cd = usage_case("0.05", "0.05", discount_percent=Decimal(50))
+    pair, alone = pair_and_alone(cd, "2026-01-31", "2026-01-01")
+    assert pair[:2] == ["0.10", "0.06"] and alone[:2] == ["0.10", "0.05"]
+
+
+def test_everything_but_usage_adds_up_exactly():
+    s = sub("Seats", price="12.34", taxable=True)
+    svc = sub("Support", price="7.77", billing_type=BillingType.SERVICE)
+    cd = data(quarterly(discount_percent=Decimal("7.5"), tax_percent=Decimal("8.25"), apply_refunds=True),
+              [s, svc],
+              [lcl(s, "2026-01-01", 3), lcl(s, "2026-01-17", 2), lcl(s, "2026-02-03", -1, price="11.11"),
+               lcl(svc, "2026-01-01", 1), lcl(svc, "2026-03-01", 1), lcl(s, "2026-03-30", 4)],
+              nris=[nri("2026-01-05", 3, "3.333", taxable=True), nri("2026-03-15", 1, "9.99")])
+    pair, alone = pair_and_alone(cd, "2026-02-10", "2026-01-01")
+    assert pair == alone
