@@ -4,9 +4,12 @@ Money in responses is a string with the currency's precision ("475.20").
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
+from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from plugin.engine.change_log import change_log_key
 
 from schemas.webhook import ON_EXISTING_CHOICES, GuidString
 
@@ -17,11 +20,37 @@ AS_OF_RANGE = validate.Range(min=date(1900, 1, 1), max=date(2199, 12, 31),
                              error="must be between 1900-01-01 and 2199-12-31")
 
 
+KINDS = ("cycle", "change_log")
+KIND_DESCRIPTION = ("\"cycle\" (default): a cycle invoice; \"change_log\": what changed in the current cycle "
+                    "up to as_of (required, not after today; no cycle)")
+
+
 class StrictSchema(Schema):
     """Unknown fields are an error (422 with the field named)."""
 
     class Meta:
         unknown = RAISE
+
+
+def check_change_log(data: dict[str, Any], *, as_of_field: str = "as_of") -> None:
+    """A change log needs an as-of date that is not after today (UTC) and no cycle (422 otherwise)."""
+    if data.get("kind") != "change_log":
+        return
+    if data.get("cycle") is not None:
+        raise ValidationError("a change log takes no cycle: give as_of only", "cycle")
+    as_of = data.get("as_of")
+    if as_of is None:
+        raise ValidationError("a change log needs its as-of date", as_of_field)
+    today = datetime.now(timezone.utc).date()
+    if as_of > today:
+        raise ValidationError(f"{as_of.isoformat()} is in the future (today is {today.isoformat()})", as_of_field)
+
+
+def change_log_as_cycle(data: dict[str, Any]) -> dict[str, Any]:
+    """A change log travels as its key in `cycle` ("change-log:2026-03-01"): the row's name in results."""
+    if data.get("kind") == "change_log":
+        data["cycle"] = change_log_key(data["as_of"])
+    return data
 
 
 # ---- requests ---------------------------------------------------------------------------------
@@ -38,7 +67,18 @@ class PreviewRequestSchema(StrictSchema):
     billing_contract_id = GuidString(required=True)
     cycle = fields.String(allow_none=True, load_default=None, validate=CYCLE_KEY,
                           metadata={"description": "cycle key (its start date) or \"one-time\"; default cycle when omitted"})
-    as_of = fields.Date(allow_none=True, load_default=None, validate=AS_OF_RANGE)
+    as_of = fields.Date(allow_none=True, load_default=None, validate=AS_OF_RANGE,
+                        metadata={"description": "today (UTC) when omitted; required for a change log"})
+    kind = fields.String(load_default="cycle", validate=validate.OneOf(KINDS),
+                         metadata={"description": KIND_DESCRIPTION})
+
+    @validates_schema
+    def _change_log(self, data: dict[str, Any], **kwargs) -> None:
+        check_change_log(data)
+
+    @post_load
+    def _change_log_key(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return change_log_as_cycle(data)
 
 
 class CreateInvoiceRequestSchema(PreviewRequestSchema):
@@ -170,7 +210,10 @@ class PreviewResponseSchema(Schema):
     billing_contract_id = fields.String(required=True)
     header = fields.Nested(ContractHeaderSchema, required=True)
     cycle = fields.Nested(PreviewCycleSchema, required=True)
-    invoice_category = fields.String(required=True, validate=validate.OneOf(("Full Cycle", "One-Time")))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    as_of = fields.Date(allow_none=True, required=True, metadata={"description": "a change log's as-of date"})
+    invoice_category = fields.String(required=True,
+                                     validate=validate.OneOf(("Full Cycle", "One-Time", "Change Log")))
     period_start = fields.Date(required=True)
     period_end = fields.Date(required=True)
     invoice_date = fields.Date(required=True)

@@ -1,10 +1,12 @@
 """Bulk window and invoice-run schemas (DESIGN §7): `/bulk/rows`, `/invoice-runs`."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
 
-from schemas.api import (AS_OF_RANGE, CYCLE_KEY, AutomationsSchema, CurrencySchema, CycleSchema,
-                         RowResultSchema, StrictSchema)
+from marshmallow import Schema, fields, post_load, validate, validates_schema
+
+from schemas.api import (AS_OF_RANGE, CYCLE_KEY, KIND_DESCRIPTION, KINDS, AutomationsSchema, CurrencySchema,
+                         CycleSchema, RowResultSchema, StrictSchema, change_log_as_cycle, check_change_log)
 from schemas.webhook import ON_EXISTING_CHOICES, GuidString, is_guid, normalise_guid
 
 MAX_BULK_IDS = 5000
@@ -82,6 +84,18 @@ class RunRowRequestSchema(StrictSchema):
     billing_contract_id = GuidString(required=True)
     cycle = fields.String(allow_none=True, load_default=None, validate=CYCLE_KEY)
     trigger_post_invoicing_tasks = fields.Boolean(required=True)
+    kind = fields.String(load_default="cycle", validate=validate.OneOf(KINDS),
+                         metadata={"description": KIND_DESCRIPTION})
+    as_of = fields.Date(allow_none=True, load_default=None, validate=AS_OF_RANGE,
+                        metadata={"description": "a change log's as-of date (the run's as_of does not apply)"})
+
+    @validates_schema
+    def _change_log(self, data: dict[str, Any], **kwargs) -> None:
+        check_change_log(data)
+
+    @post_load
+    def _change_log_key(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
+        return change_log_as_cycle(data)
 
 
 class CreateRunRequestSchema(StrictSchema):
@@ -128,7 +142,8 @@ class RunRowSchema(Schema):
     row_index = fields.Integer(required=True)
     billing_contract_id = fields.String(required=True)
     name = fields.String(allow_none=True, required=True)
-    cycle = fields.String(allow_none=True, required=True)
+    cycle = fields.String(allow_none=True, required=True,
+                          metadata={"description": "the cycle key; a change log's is \"change-log:<as_of>\""})
     trigger_post_invoicing_tasks = fields.Boolean(required=True)
     result = fields.Nested(RunRowResultSchema, required=True)
 

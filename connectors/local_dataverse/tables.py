@@ -332,7 +332,7 @@ TABLES: dict[str, Table] = {
                 Column("w365_cycleend", DATEONLY),
                 Column("w365_invoicedate", DATEONLY),
                 Column("duedate", DATEONLY),
-                _choice("w365_category", {1: "Full Cycle", 2: "One-Time"}),
+                _choice("w365_category", {1: "Full Cycle", 2: "One-Time", 3: "Change Log"}),
                 Column("totallineitemamount", MONEY),
                 Column("discountamount", MONEY),
                 Column("totaltax", MONEY),

@@ -13,13 +13,14 @@ import math
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Iterable
 
 from connectors.dataverse import Batch, BatchResult, ChangesetResult, DataverseClient
 from connectors.dataverse.client import MAX_BATCH_OPERATIONS
 from connectors.dataverse.errors import DataverseError, PreconditionFailedError
-from plugin.engine import NOTHING_TO_INVOICE, Contract, CycleOption, EngineError, InvoiceDraft, NoCycleAvailable
+from plugin.engine import (NOTHING_TO_INVOICE, Contract, CycleOption, EngineError, InvoiceDraft, NoCycleAvailable,
+                           build_change_log, parse_change_log_key)
 from plugin.engine.cycles import resolve_cycle
 from plugin.engine.invoice import build_for_option
 from plugin.invoicing.reads import LoadedContract, load_contract, load_contracts
@@ -59,9 +60,13 @@ def plan_row(row: RunRow, loaded: LoadedContract | None, *, on_existing: str | N
         plan.outcome = RowOutcome(status="failed", cycle=row.cycle, message=CONTRACT_NOT_FOUND)
         return plan
     plan.contract = loaded.data.contract
+    change_log_as_of = parse_change_log_key(row.cycle)
     try:
-        plan.option = resolve_cycle(loaded.data, row.cycle, as_of, cycle_range)
-        draft = build_for_option(loaded.data, plan.option, as_of)
+        if change_log_as_of is not None:  # no option: a change log never touches a billing schedule
+            draft = build_change_log(loaded.data, change_log_as_of, datetime.now(timezone.utc).date())
+        else:
+            plan.option = resolve_cycle(loaded.data, row.cycle, as_of, cycle_range)
+            draft = build_for_option(loaded.data, plan.option, as_of)
     except NoCycleAvailable as exc:
         plan.outcome = RowOutcome(status="skipped", cycle=row.cycle, message=exc.message)
         return plan

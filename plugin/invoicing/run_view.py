@@ -40,7 +40,7 @@ def _existing_for(invoices: list[dict[str, Any]], contract_id: str, cycle: str |
         return []
     found = [i for i in invoices
              if str(i.get("_w365_billingcontract_value")).lower() == contract_id
-             and str(i.get("w365_cyclestart")) == cycle and i.get("w365_category") != 2
+             and str(i.get("w365_cyclestart")) == cycle and i.get("w365_category") not in (2, 3)
              and (own is None or (i["invoiceid"] != own["invoiceid"]
                                   and str(i.get("createdon")) <= str(own.get("createdon"))))]
     found.sort(key=lambda i: (str(i.get("createdon")), str(i.get("invoicenumber"))))

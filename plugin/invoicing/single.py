@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.dataverse import Batch
 from connectors.dataverse.errors import DataverseError, PrivilegeError
-from plugin.engine import NOTHING_TO_INVOICE, EngineError, InvoiceDraft, build_invoice, list_cycles, preview_json
+from plugin.engine import (NOTHING_TO_INVOICE, EngineError, InvoiceDraft, build_change_log, build_invoice, list_cycles,
+                           parse_change_log_key, preview_json)
 from plugin.errors import ApiError
 from plugin.invoicing.present import contract_header
 from plugin.invoicing.reads import LoadedContract, load_contract
@@ -80,12 +81,20 @@ def _load(client: "DataverseClient", contract_id: str) -> LoadedContract:
 
 def _draft(loaded: LoadedContract, cycle: str | None, as_of: date, cycle_range: int) -> InvoiceDraft:
     try:
-        return build_invoice(loaded.data, cycle, as_of, cycle_range)
+        return build_draft(loaded, cycle, as_of, cycle_range)
     except EngineError as exc:
         raise _engine_error(exc) from exc
     except (ValueError, OverflowError) as exc:  # dates beyond the calendar (cycles near year 9999)
         raise ApiError(422, "out_of_range", f"the cycle's dates are out of the supported range: {exc}",
                        {"cycle": cycle}) from exc
+
+
+def build_draft(loaded: LoadedContract, cycle: str | None, as_of: date, cycle_range: int) -> InvoiceDraft:
+    """The invoice of `cycle` (None: the default; "change-log:<A>": a change log as of A)."""
+    change_log_as_of = parse_change_log_key(cycle)
+    if change_log_as_of is not None:
+        return build_change_log(loaded.data, change_log_as_of, today_utc())
+    return build_invoice(loaded.data, cycle, as_of, cycle_range)
 
 
 def contract_cycles(client: "DataverseClient", contract_id: str, as_of: date | None = None,

@@ -22,7 +22,7 @@ from connectors.dataverse import Batch, ChangesetResult, odata
 from connectors.dataverse.errors import (DataverseError,
                                          PreconditionFailedError, PrivilegeError)
 from connectors.dataverse.jsonutil import dumps
-from plugin.engine import Contract, CycleOption, InvoiceDraft
+from plugin.engine import Contract, CycleOption, InvoiceDraft, parse_change_log_key
 from plugin.invoicing import mapping
 from plugin.engine.money import money_str
 from plugin.invoicing.reads import invoice_numbers, read_schedule
@@ -148,7 +148,11 @@ def run_record(*, run_key: str, mode: int, source: str, rows: Sequence[dict[str,
 
 
 def request_row(contract_id: str, cycle: str | None, trigger_post_tasks: bool = False) -> dict[str, Any]:
-    """One requested row in the webhook `Rows` / `w365_requestjson` shape."""
+    """One requested row in the webhook `Rows` / `w365_requestjson` shape (a change log as kind + asOf)."""
+    change_log_as_of = parse_change_log_key(cycle)
+    if change_log_as_of is not None:
+        return {"billingContractId": contract_id, "kind": "change_log", "asOf": change_log_as_of.isoformat(),
+                "triggerPostInvoicingTasks": trigger_post_tasks}
     return {"billingContractId": contract_id, "cycle": cycle, "triggerPostInvoicingTasks": trigger_post_tasks}
 
 
