@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from plugin.engine.change_log import change_log_key
+from plugin.engine.change_log import change_log_key, parse_change_log_key
 
 from schemas.webhook import ON_EXISTING_CHOICES, GuidString
 
@@ -35,6 +35,8 @@ class StrictSchema(Schema):
 def check_change_log(data: dict[str, Any], *, as_of_field: str = "as_of") -> None:
     """A change log needs an as-of date that is not after today (UTC) and no cycle (422 otherwise)."""
     if data.get("kind") != "change_log":
+        if parse_change_log_key(data.get("cycle")) is not None:
+            raise ValidationError('a change log is asked for with "kind": "change_log" and as_of', "cycle")
         return
     if data.get("cycle") is not None:
         raise ValidationError("a change log takes no cycle: give as_of only", "cycle")

@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from plugin.engine.change_log import change_log_key
+from plugin.engine.change_log import change_log_key, parse_change_log_key
 
 _WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -238,7 +238,7 @@ def _blank_as_absent(data: Any, *names: str) -> Any:
 
 
 class GenerateInvoiceParamsSchema(Schema):
-    """`w365_GenerateInvoice` InputParameters: BillingContractId (required), Cycle, OnExisting, Kind, AsOf."""
+    """`w365_GenerateInvoice` InputParameters: BillingContractId (required), Cycle, OnExisting."""
 
     class Meta:
         unknown = EXCLUDE
@@ -247,28 +247,17 @@ class GenerateInvoiceParamsSchema(Schema):
     cycle = fields.String(data_key="Cycle", allow_none=True, load_default=None)
     on_existing = fields.String(data_key="OnExisting", allow_none=True, load_default=None,
                                 validate=validate.OneOf(ON_EXISTING_CHOICES))
-    kind = fields.String(data_key="Kind", allow_none=True, load_default=None, validate=validate.OneOf(ROW_KINDS))
-    as_of = fields.Date(data_key="AsOf", allow_none=True, load_default=None)
 
     @pre_load
     def _guid_values(self, data: Any, **kwargs) -> Any:
         """A Guid parameter arrives as a plain string (or, defensively, an EntityReference)."""
-        data = _blank_as_absent(data, "Cycle", "OnExisting", "Kind", "AsOf")
+        data = _blank_as_absent(data, "Cycle", "OnExisting")
         return {k: _param_guid(v) for k, v in data.items()} if isinstance(data, dict) else data
 
     @validates_schema
-    def _change_log(self, data: dict[str, Any], **kwargs) -> None:
-        if data.get("kind") == "change_log" and data.get("cycle") is not None:
-            raise ValidationError("a change log takes no Cycle", "Cycle")
-        if data.get("kind") == "change_log" and data.get("as_of") is None:
-            raise ValidationError("a change log needs AsOf", "AsOf")
-
-    @post_load
-    def _change_log_key(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
-        if data.pop("kind", None) == "change_log":
-            data["cycle"] = change_log_key(data["as_of"])
-        data.pop("as_of", None)
-        return data
+    def _no_change_log(self, data: dict[str, Any], **kwargs) -> None:
+        if parse_change_log_key(data.get("cycle")) is not None:
+            raise ValidationError("change logs go through w365_GenerateInvoices rows (kind, asOf)", "Cycle")
 
 
 class _RowSchema(Schema):
@@ -285,6 +274,8 @@ class _RowSchema(Schema):
     def _change_log(self, data: dict[str, Any], **kwargs) -> None:
         """A change-log row names its as-of date and no cycle (a future date fails the row, not the call)."""
         if data.get("kind") != "change_log":
+            if parse_change_log_key(data.get("cycle")) is not None:
+                raise ValidationError('a change-log row has "kind": "change_log" and asOf', "cycle")
             return
         if data.get("cycle") is not None:
             raise ValidationError("a change-log row takes no cycle", "cycle")

@@ -81,7 +81,8 @@ CUSTOM_APIS: tuple[CustomApiSpec, ...] = (
             ParameterSpec("RunId", TYPE_STRING, False,
                           "Client-generated run key; results are written to w365_invoiceruns."),
             ParameterSpec("Rows", TYPE_STRING, True,
-                          "JSON array of {billingContractId, cycle?, triggerPostInvoicingTasks}."),
+                          "JSON array of {billingContractId, cycle?, triggerPostInvoicingTasks, kind?, asOf?}"
+                          " (kind \"change_log\" with asOf: a change-log invoice)."),
             ParameterSpec("BillingContractIds", TYPE_STRING_ARRAY, True,
                           "Billing contracts to invoice (their default cycles)."),
             ParameterSpec("TriggerPostInvoicingTasks", TYPE_BOOLEAN, True,

@@ -132,6 +132,7 @@ def _tomorrow() -> str:
     ({"kind": "change_log", "as_of": "TOMORROW"}, "as_of"),
     ({"kind": "change_log", "as_of": "2026-03-01", "cycle": "2026-01-01"}, "cycle"),
     ({"kind": "changelog", "as_of": "2026-03-01"}, "kind"),
+    ({"cycle": "change-log:2026-03-01"}, "cycle"),
 ])
 @pytest.mark.parametrize("route", ["/api/v1/invoices/preview", "/api/v1/invoices"])
 def test_bad_change_log_requests_are_422_and_write_nothing(api, dataverse_client, quarterly, body, field, route):
@@ -208,18 +209,17 @@ def test_change_log_rows_through_the_webhook(api, dataverse_client, world, quart
     assert json.loads(run["w365_requestjson"]) == [{"billingContractId": cid, "kind": "change_log",
                                                    "asOf": "2026-03-01", "triggerPostInvoicingTasks": False}]
 
-    single_call = _webhook(api, "w365_GenerateInvoice",
-                           [{"key": "BillingContractId", "value": cid}, {"key": "Kind", "value": "change_log"},
-                            {"key": "AsOf", "value": "2026-03-25"}], user)
-    assert single_call.status_code == 200, single_call.get_json()
-    result = single_call.get_json()["result"]
-    assert result["status"] == "created" and result["cycle"] == "change-log:2026-03-25"
-    assert row_of(client, "w365_licensechangelogs", sources["late_lcl"])["statuscode"] == 2
-
-    bad = [{"billingContractId": cid, "kind": "change_log", "cycle": "2026-01-01", "asOf": "2026-03-01"}]
-    refused = _webhook(api, "w365_GenerateInvoices",
-                       [{"key": "RunId", "value": str(uuid.uuid4())}, {"key": "Rows", "value": json.dumps(bad)}],
-                       user)
+    for bad in ({"kind": "change_log", "cycle": "2026-01-01", "asOf": "2026-03-01"}, {"kind": "change_log"},
+                {"cycle": "change-log:2026-03-01"}, {"kind": "changelog", "asOf": "2026-03-01"}):
+        rows = [{"billingContractId": cid, **bad}]
+        before = count_rows(client, "w365_invoiceruns")
+        refused = _webhook(api, "w365_GenerateInvoices",
+                           [{"key": "RunId", "value": str(uuid.uuid4())}, {"key": "Rows", "value": json.dumps(rows)}],
+                           user)
+        assert 400 <= refused.status_code < 500 and refused.get_json()["error"]["message"]
+        assert count_rows(client, "w365_invoiceruns") == before
+    refused = _webhook(api, "w365_GenerateInvoice", [{"key": "BillingContractId", "value": cid},
+                                                     {"key": "Cycle", "value": "change-log:2026-03-01"}], user)
     assert 400 <= refused.status_code < 500
 
 
@@ -259,6 +259,7 @@ def test_change_log_rows_in_a_bulk_run(api, dataverse_client, world, quarterly):
 
 @pytest.mark.parametrize("row, field", [
     ({"kind": "change_log"}, "as_of"),
+    ({"cycle": "change-log:2026-03-01"}, "cycle"),
     ({"kind": "change_log", "as_of": "TOMORROW"}, "as_of"),
     ({"kind": "change_log", "as_of": "2026-03-01", "cycle": "2026-01-01"}, "cycle"),
 ])

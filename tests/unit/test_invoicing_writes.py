@@ -129,3 +129,25 @@ def test_schedule_failure_by_status():
     add_schedule_failure(batch, contract=data.contract, option=option, message="boom", correlation_id="c1")
     (op,) = operations(batch)
     assert op.headers == {"If-Match": 'W/"9"'} and op.body["statuscode"] == 2
+
+
+def test_change_log_changeset_writes_no_schedule_even_when_the_cycle_has_one():
+    from plugin.engine import build_change_log
+    schedule = b.schedule("2026-01-01", ScheduleStatus.INVOICED, id=gid(), etag='W/"3"')
+    data = contract_data(schedule=schedule, nri=True)
+    draft = build_change_log(data, date(2026, 3, 1), date(2026, 3, 1))
+    batch = Batch()
+    add_invoice_changeset(batch, draft, run=gid(), row_index=0, correlation_id="corr")
+    assert ops_of(batch) == [
+        ("POST", "invoices", None),
+        ("PATCH", "w365_licensechangelogs", "*"), ("PATCH", "w365_licensechangelogs", "*"),
+        ("PATCH", "w365_nonrecurringitems", 'W/"7"'),
+        ("POST", "w365_invoicerunitems", None),
+    ]
+    invoice = operations(batch)[0].body
+    assert invoice["w365_category"] == 3 and "w365_BillingSchedule@odata.bind" not in invoice
+    failure = Batch()
+    add_schedule_failure(failure, contract=draft.contract, option=draft.option, message="x", correlation_id="c")
+    assert len(failure) == 0
+    assert request_row("c1", draft.cycle_key) == {"billingContractId": "c1", "kind": "change_log",
+                                                  "asOf": "2026-03-01", "triggerPostInvoicingTasks": False}
