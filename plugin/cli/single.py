@@ -1,4 +1,5 @@
-"""`w365 cycles ID`, `w365 preview ID [--cycle K]`, `w365 generate ID [--cycle K] [--on-existing X]`.
+"""`w365 cycles ID`, `w365 preview ID [--cycle K]`, `w365 generate ID [--cycle K] [--on-existing X]`;
+`--change-log [--as-of D]` previews / generates a change-log invoice instead of a cycle invoice.
 
 They call the same service functions as the API (`plugin.invoicing.single`), not the HTTP API.
 """
@@ -49,9 +50,12 @@ def format_cycles(body: dict[str, Any]) -> str:
 def format_preview(body: dict[str, Any]) -> str:
     """The preview: lines grouped by category with subtotals, then totals and warnings."""
     cycle = body["cycle"]
+    if body.get("kind") == "change_log":
+        what = f"Change log as of {body['as_of']} (cycle from {cycle['start']})"
+    else:
+        what = f"Cycle {cycle['key']} ({cycle['start']} – {cycle['end']}, {cycle['status']})"
     out = _header_lines(body["header"]) + [
-        f"Cycle {cycle['key']} ({cycle['start']} – {cycle['end']}, {cycle['status']})   "
-        f"Invoice date {body['invoice_date']}   Due {body['due_date']}", ""]
+        f"{what}   Invoice date {body['invoice_date']}   Due {body['due_date']}", ""]
     if body["nothing_to_invoice"]:
         out.append("Nothing to invoice.")
     for group in body["categories"]:
@@ -84,6 +88,21 @@ def _print(body: dict[str, Any], as_json: bool, formatter: Callable[[dict[str, A
 
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="print the API's JSON instead of a table")
+_change_log_option = click.option(
+    "--change-log", is_flag=True,
+    help="a change-log invoice: what changed in the current cycle up to --as-of (default today); no --cycle")
+
+
+def _cycle_or_change_log(cycle: str | None, change_log: bool, as_of: str | None) -> str | None:
+    """The cycle to bill: `--cycle`, or the change log as of `--as-of` (today by default)."""
+    from plugin.engine import change_log_key
+    from plugin.invoicing.single import today_utc
+
+    if not change_log:
+        return cycle
+    if cycle is not None:
+        raise click.UsageError("--change-log takes no --cycle: give --as-of instead")
+    return change_log_key(parse_as_of(as_of) or today_utc())
 _as_of_option = click.option("--as-of", help="the date to list/bill as of (YYYY-MM-DD), default today (UTC)")
 
 
@@ -106,14 +125,16 @@ def cycles(contract_id: str, as_of: str | None, as_json: bool) -> None:
 @click.command("preview")
 @click.argument("contract_id")
 @click.option("--cycle", help=_CYCLE_HELP)
+@_change_log_option
 @_as_of_option
 @_json_option
 @dataverse_errors_as_click
 @_api_errors
-def preview(contract_id: str, cycle: str | None, as_of: str | None, as_json: bool) -> None:
-    """Show the invoice a cycle would produce, by category (writes nothing)."""
+def preview(contract_id: str, cycle: str | None, change_log: bool, as_of: str | None, as_json: bool) -> None:
+    """Show the invoice a cycle (or a change log) would produce, by category (writes nothing)."""
     from plugin.invoicing.single import preview as preview_invoice
 
+    cycle = _cycle_or_change_log(cycle, change_log, as_of)
     config = load_config()
     body = preview_invoice(connect(config), parse_contract_id(contract_id), cycle, parse_as_of(as_of),
                            config.invoicing_cycle_range)
@@ -123,6 +144,7 @@ def preview(contract_id: str, cycle: str | None, as_of: str | None, as_json: boo
 @click.command("generate")
 @click.argument("contract_id")
 @click.option("--cycle", help=_CYCLE_HELP)
+@_change_log_option
 @click.option("--on-existing", type=click.Choice(["create_additional", "skip"]), default=None,
               help="when the cycle is already invoiced (default: create_additional)")
 @click.option("--as-of", help="the date to bill as of (YYYY-MM-DD), default today (UTC)")
@@ -130,11 +152,12 @@ def preview(contract_id: str, cycle: str | None, as_of: str | None, as_json: boo
 @_json_option
 @dataverse_errors_as_click
 @_api_errors
-def generate(contract_id: str, cycle: str | None, on_existing: str | None, as_of: str | None,
+def generate(contract_id: str, cycle: str | None, change_log: bool, on_existing: str | None, as_of: str | None,
              idempotency_key: str | None, as_json: bool) -> None:
-    """Generate one invoice for a contract (never post-invoicing tasks)."""
+    """Generate one invoice (a cycle's, or a change log) for a contract (never post-invoicing tasks)."""
     from plugin.invoicing.single import GenerateRequest, generate as generate_invoice
 
+    cycle = _cycle_or_change_log(cycle, change_log, as_of)
     config = load_config()
     result = generate_invoice(connect(config), GenerateRequest(
         contract_id=parse_contract_id(contract_id), cycle=cycle, as_of=parse_as_of(as_of), on_existing=on_existing),
