@@ -144,6 +144,8 @@ class ContractHeaderSchema(Schema):
     invoice_otp_immediately = fields.Boolean(required=True)
     currency = fields.Nested(CurrencySchema, required=True)
     automations = fields.Nested(AutomationsSchema, required=True)
+    change_log = fields.Boolean(required=True, metadata={
+        "description": "whether change-log invoices are offered (Recurring, cycles of 3 months or more)"})
 
 
 class CycleSchema(Schema):

@@ -65,6 +65,8 @@ class BulkRowSchema(Schema):
     automations = fields.Nested(AutomationsSchema, required=True)
     currency = fields.Nested(CurrencySchema, required=True,
                              metadata={"description": "the contract's currency (formats invoice totals)"})
+    change_log = fields.Boolean(required=True, metadata={
+        "description": "whether the row may choose a change log (Recurring, cycles of 3 months or more)"})
 
 
 class BulkRowErrorSchema(Schema):

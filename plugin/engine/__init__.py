@@ -24,6 +24,7 @@ from .change_log import (
     EarlierCyclesNotInvoiced,
     build_change_log,
     change_log_key,
+    offers_change_log,
     parse_change_log_key,
 )
 from .cycles import (
@@ -77,6 +78,7 @@ __all__ = [
     "EarlierCyclesNotInvoiced",
     "build_change_log",
     "change_log_key",
+    "offers_change_log",
     "parse_change_log_key",
     "ONE_TIME",
     "Cycle",

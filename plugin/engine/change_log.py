@@ -15,7 +15,7 @@ from .cycles import CHANGE_LOG_PREFIX, Cycle, CycleOption, CycleStatus, cycle_co
 from .draft import Consumption, InvoiceCategory, InvoiceDraft
 from .errors import EngineError
 from .invoice import plus_days, priced_lines, source_etags, totals_of
-from .model import BillingType, ContractData
+from .model import BillingType, Contract, ContractData
 from .rules import mid_cycle_lines_through, nri_lines, nris_through, usage_lines_through
 
 _CHANGE_LOG_KEY = re.compile(r"^change-log:(\d{4}-\d{2}-\d{2})$")
@@ -52,13 +52,18 @@ def parse_change_log_key(key: str | None) -> date | None:
         return None
 
 
+def offers_change_log(contract: Contract) -> bool:
+    """Change logs are for Recurring contracts with cycles of 3 months or more."""
+    return not contract.is_item_based and contract.months >= 3
+
+
 def current_cycle(data: ContractData, as_of: date, today: date) -> Cycle:
     """The cycle containing `as_of`; refuses monthly and Item Based contracts and bad dates (422)."""
     contract = data.contract
     if contract.is_item_based:
         raise ChangeLogNotAllowed(
             "an Item Based contract has no change-log invoices", billing_contract_id=contract.id)
-    if contract.months < 3:
+    if not offers_change_log(contract):
         raise ChangeLogNotAllowed(
             "change-log invoices are for quarterly, annual and longer cycles; this contract bills"
             f" every {contract.months} month{'s' if contract.months != 1 else ''}",

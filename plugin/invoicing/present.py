@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin.engine import Contract, label
+from plugin.engine import Contract, label, offers_change_log
 
 
 def contract_header(contract: Contract) -> dict[str, Any]:
-    """`{id, name, account, type, billing_policy, invoice_otp_immediately, currency, automations}`."""
+    """`{id, name, account, type, billing_policy, invoice_otp_immediately, currency, automations, change_log}`."""
     currency = contract.currency
     return {
         "id": contract.id,
@@ -18,4 +18,5 @@ def contract_header(contract: Contract) -> dict[str, Any]:
         "invoice_otp_immediately": contract.otp_immediately,
         "currency": {"id": currency.id, "code": currency.code, "precision": currency.precision},
         "automations": {"send": contract.autosend, "sync": contract.autosync, "charge": contract.autocharge},
+        "change_log": offers_change_log(contract),
     }

@@ -29,6 +29,7 @@ def bulk_rows(client: DataverseClient, ids: list[str], as_of: date, cycle_range:
                 **_cycles(loaded, as_of, cycle_range),
                 "automations": header["automations"],
                 "currency": header["currency"],  # the bulk window formats invoice totals with it
+                "change_log": header["change_log"],
             })
     return {"rows": rows, "not_found": not_found, "errors": errors}
 
