@@ -52,6 +52,7 @@
       "aria-describedby": `warn-${n}` });
     W365.fillCycleSelect(row.select, data.cycles || [], data.default_cycle || (data.cycles[0] && data.cycles[0].key));
     row.select.disabled = !(data.cycles || []).length;
+    W365ChangeLogRows.addOption(row.select, data);
     row.warning = el("span", { class: "row-warn", id: `warn-${n}`, hidden: true });
     const automations = enabledAutomations(data);
     row.check = el("input", { type: "checkbox", id: `post-${n}`, "aria-describedby": `post-note-${n}` });
@@ -207,7 +208,8 @@
     const body = {
       source: "page",
       rows: active.map((r) => ({
-        billing_contract_id: r.id, cycle: r.select.value || null, trigger_post_invoicing_tasks: r.check.checked,
+        billing_contract_id: r.id, ...W365ChangeLogRows.requestFields(r.select.value),
+        trigger_post_invoicing_tasks: r.check.checked,
       })),
     };
     ui.proceed.disabled = true;
