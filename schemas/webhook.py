@@ -48,7 +48,10 @@ def parse_wcf_date(text: str) -> datetime | None:
     match = _WCF_DATE.match(text)
     if not match:
         return None
-    return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    try:
+        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    except (OverflowError, ValueError):  # beyond datetime's years 1..9999: not a date
+        return None
 
 
 def is_key_value_list(value: Any) -> bool:

@@ -184,6 +184,11 @@ def demo(port: int | None, dataverse_port: int | None, contracts: int) -> None:
         if ids:
             click.echo(f"Bulk window:     {base}/pages/bulk?ids={','.join(ids)}")
             click.echo(f"Dialog:          {base}/pages/generate?id={ids[0]}")
+        click.echo("")
+        click.echo("Every other w365 command reaches this Dataverse with these two lines in the environment")
+        click.echo("(export them in another shell, or put them in a .env file here):")
+        click.echo(f"  W365_DATAVERSE_URL={dv.url}")
+        click.echo(f"  W365_DATAVERSE_TOKEN={config.dataverse_token}")
         click.echo("Press Ctrl-C to stop.")
         _serve_until_interrupted(server)
     finally:

@@ -22,7 +22,8 @@ from connectors.dataverse.errors import DataverseError
 from plugin.config import Config
 from plugin.invoicing.reads import LoadedContract
 from plugin.invoicing.run_model import RowResult, RunRequest, RunRow, RunView
-from plugin.invoicing.run_rows import ChunkWriter, RowPlan, failed_plan, plan_row, read_contracts
+from plugin.invoicing.run_rows import (ChunkWriter, RowPlan, RunMemory, failed_plan, plan_row,
+                                      read_contracts)
 from plugin.invoicing.run_state import RunRegistry, RunState
 from plugin.invoicing.run_store import (RunRecord, claim_for_retry, find_run, open_run, run_items,
                                         save_progress, user_of_object_id)
@@ -174,7 +175,8 @@ class RunService:
                 if attempt + 1 < attempts:
                     time.sleep(0.5 * (attempt + 1))
 
-    def _plans(self, state: RunState, client: DataverseClient, chunk: list[RunRow], as_of: date) -> list[RowPlan]:
+    def _plans(self, state: RunState, client: DataverseClient, chunk: list[RunRow], as_of: date,
+               memory: RunMemory) -> list[RowPlan]:
         try:
             loaded = read_contracts(client, [row.billing_contract_id for row in chunk])
         except DataverseError as exc:
@@ -187,9 +189,12 @@ class RunService:
             if isinstance(got, Exception):
                 plans.append(failed_plan(row, f"the billing contract could not be read: {got}"))
             else:
-                plans.append(plan_row(row, got, on_existing=state.request.on_existing, as_of=as_of,
-                                      cycle_range=self._config.invoicing_cycle_range))
-        return plans
+                cycle_range = self._config.invoicing_cycle_range
+                pinned = memory.pin_default(row, got, as_of=as_of, cycle_range=cycle_range)
+                plan = plan_row(pinned, got, on_existing=state.request.on_existing, as_of=as_of,
+                                cycle_range=cycle_range)
+                plans.append(replace(plan, row=row))
+        return [memory.duplicate_of(plan) for plan in plans]
 
     def _chunk_size(self, rows: int) -> int:
         """Full chunks for big runs (fewest requests); a small run in up to 4 steps, so its Result fills in."""
@@ -200,8 +205,10 @@ class RunService:
     def _execute_chunks(self, state: RunState, client: DataverseClient, steps: list[tuple[int, list[RunRow]]],
                         as_of: date, reader: ThreadPoolExecutor) -> None:
         """Write chunk after chunk; the next chunk of the same pass is read while this one is written."""
+        memory = RunMemory()  # read by one reader thread, chunk after chunk
+
         def read(step: int) -> Future:
-            return reader.submit(self._plans, state, client, steps[step][1], as_of)
+            return reader.submit(self._plans, state, client, steps[step][1], as_of, memory)
 
         upcoming = read(0) if steps else None
         for step, (pass_no, _) in enumerate(steps):

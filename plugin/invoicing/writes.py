@@ -60,6 +60,7 @@ class RowOutcome:
     replayed: bool = False                      # the run / run item exists: an earlier delivery wrote it
     privilege_error: bool = False               # Dataverse refused for lack of privilege (403)
     error: DataverseError | None = None
+    currency: str | None = None                 # the invoice's ISO currency code (CSV only)
 
     def as_json(self) -> dict[str, Any]:
         """`{status, invoice, existing_invoices, message}` (the API's `result`)."""
@@ -246,7 +247,8 @@ def created_outcome(plan: PlannedInvoice, result: ChangesetResult) -> RowOutcome
         status="created", cycle=draft.cycle_key,
         invoice={"id": str(invoice_id).lower() if invoice_id else None, "number": body.get("invoicenumber"),
                  "total": money_str(draft.totals.total, draft.precision)},
-        existing_invoices=existing_json(draft), message=created_message(draft))
+        existing_invoices=existing_json(draft), message=created_message(draft),
+        currency=draft.contract.currency.code)
 
 
 def fill_invoice_numbers(client: "DataverseClient", outcomes: Iterable[RowOutcome]) -> None:

@@ -76,10 +76,12 @@ def test_the_same_contract_twice_in_one_run(dataverse_client, world, service):
     ids = factories.license_contract(dataverse_client, world, frequency=1)
     contract = ids["contract_id"]
     factories.create_change_log(dataverse_client, ids["subscription_id"], contract, effective="2026-01-10", delta=2)
-    rows = (RunRow(0, contract, None, False), RunRow(1, contract, None, False))
+    rows = (RunRow(0, contract, None, False), RunRow(1, contract, None, False), RunRow(2, contract, "2026-02-01", False))
     view = service.view(service.start(RunRequest(rows=rows, as_of=AS_OF), background=False))
-    assert [r.status for r in view.results] == ["created", "created"]
-    assert [r.outcome.cycle for r in view.results] == ["2026-01-01", "2026-02-01"]
+    # the second row means the default at the run's start, the cycle the first row invoiced: a duplicate
+    assert [r.status for r in view.results] == ["created", "skipped", "created"]
+    assert view.results[1].outcome.message == "duplicate of row 1"
+    assert [r.outcome.cycle for r in view.results] == ["2026-01-01", "2026-01-01", "2026-02-01"]
     lcl = dataverse_client.query("w365_licensechangelogs", select=["_w365_invoice_value", "statuscode"],
                                  filter=odata.eq("_w365_billingcontract_value", contract))
     consumers = {row["_w365_invoice_value"] for row in lcl if row["statuscode"] == 2}
