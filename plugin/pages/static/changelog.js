@@ -63,6 +63,7 @@
 
   function render(preview) {
     state.preview = preview;
+    state.money = W365.moneyFormatter(preview.currency);
     const money = state.money;
     table.querySelectorAll("tbody").forEach((b) => b.remove());
     const groups = CATEGORIES.map((label) => ({ label, lines: [], subtotal: "0" }));
@@ -211,14 +212,8 @@
   asOf.addEventListener("change", () => { outcome.replaceChildren(); refresh(); });
   create.addEventListener("click", createInvoice);
 
-  async function offer() {
-    try {
-      const { data } = await api("GET", `/billing-contracts/${encodeURIComponent(contractId)}/cycles`);
-      state.money = W365.moneyFormatter(data.header && data.header.currency);
-      tabs.hidden = !(data.header && data.header.change_log);
-    } catch (error) {
-      tabs.hidden = true;  // the cycle tab already tells the user what went wrong
-    }
-  }
+  // generate.js reads the contract once and says on the page whether it offers change logs
+  const offer = () => { tabs.hidden = page.dataset.changeLog !== "offered"; };
+  new MutationObserver(offer).observe(page, { attributes: true, attributeFilter: ["data-change-log"] });
   offer();
 })();

@@ -136,6 +136,7 @@
 
   function renderHeader(header) {
     state.header = header;
+    page.dataset.changeLog = header.change_log ? "offered" : "no";  // the Change Log tab (changelog.js) shows when offered
     state.money = W365.moneyFormatter(header.currency);
     ui.name.textContent = header.name || "Billing contract";
     document.title = `Generate Invoice · ${header.name || ""}`;
