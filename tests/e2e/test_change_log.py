@@ -271,3 +271,47 @@ def test_bad_change_log_rows_refuse_the_run(api, dataverse_client, quarterly, ro
     assert response.status_code == 422
     assert field in json.dumps(response.get_json()["error"]["details"])
     assert count_rows(dataverse_client, "w365_invoiceruns") == before
+
+
+def test_a_retried_create_with_the_same_key_answers_the_first_result(api, dataverse_client, quarterly):
+    client, cid = dataverse_client, quarterly["contract_id"]
+    assert _create(api, cid, cycle="2026-01-01", as_of="2026-01-01").status_code == 201
+    factories.create_change_log(client, quarterly["subscription_id"], cid, effective="2026-02-15", delta=4)
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"billing_contract_id": cid, "kind": "change_log", "as_of": "2026-03-01"}
+    first = api.post("/api/v1/invoices", json=body, headers=headers)
+    again = api.post("/api/v1/invoices", json=body, headers=headers)
+    assert first.status_code == 201 and again.get_json() == first.get_json()
+    other = api.post("/api/v1/invoices", json={**body, "as_of": "2026-03-02"}, headers=headers)
+    assert other.status_code == 409 and other.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert len(factories.invoices_of(client, cid)) == 2
+
+
+def test_a_bulk_change_log_row_whose_source_changed_after_the_read_is_skipped(dataverse_client, quarterly):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from plugin.invoicing.reads import load_contracts
+    from plugin.invoicing.run_model import RunRequest, RunRow
+    from plugin.invoicing.run_rows import ChunkWriter, plan_row
+    from plugin.invoicing.run_store import open_run, run_items
+
+    client, cid = dataverse_client, quarterly["contract_id"]
+    client.update("w365_licensechangelogs", quarterly["create"], {"statuscode": 2})  # as if invoiced
+    client.create("w365_billingschedules", {
+        "w365_name": "first", "w365_cyclestart": "2026-01-01", "w365_cycleend": "2026-03-31", "statecode": 1,
+        "statuscode": 3, "w365_BillingContract@odata.bind": odata.bind("w365_billingcontracts", cid)})
+    lcl = factories.create_change_log(client, quarterly["subscription_id"], cid, effective="2026-02-15", delta=4)
+    row = RunRow(0, cid, "change-log:2026-03-01", False)
+    record, _ = open_run(client, RunRequest(rows=(row,)))
+    plan = plan_row(row, next(load_contracts(client, [cid])), on_existing=None, as_of=None, cycle_range=2)
+    assert plan.draft is not None and plan.option is None
+    client.update("w365_licensechangelogs", lcl, {"w365_quantitychange": Decimal(6)})
+    with ThreadPoolExecutor(2) as pool:
+        result = ChunkWriter(client, pool, record.run_id, 2).write([plan])[0]
+    assert (result.status, result.outcome.message) == ("skipped", "changed concurrently")
+    assert factories.invoices_of(client, cid) == []
+    assert client.get("w365_licensechangelogs", lcl)["statuscode"] == 1
+    assert [(i["w365_result"], i["w365_cyclekey"]) for i in run_items(client, record.run_id)] == [
+        (2, "change-log:2026-03-01")]
+    schedule = next(iter(client.query("w365_billingschedules", filter=odata.eq("_w365_billingcontract_value", cid))))
+    assert (schedule["statuscode"], schedule["w365_message"]) == (3, None)
