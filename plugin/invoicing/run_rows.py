@@ -92,6 +92,18 @@ class RunMemory:
     first_row: dict[tuple[str, str | None], int] = field(default_factory=dict)
     defaults: dict[str, str | None] = field(default_factory=dict)
 
+    @classmethod
+    def from_done(cls, rows: list[RunRow], outcomes: list[RowOutcome | None]) -> "RunMemory":
+        """The memory of a run resumed by another process, rebuilt from the rows already answered."""
+        memory = cls()
+        for row, outcome in sorted(zip(rows, outcomes), key=lambda pair: pair[0].index):
+            if outcome is None:
+                continue
+            memory.first_row.setdefault((row.billing_contract_id, outcome.cycle), row.index)
+            if row.cycle is None:
+                memory.defaults.setdefault(row.billing_contract_id, outcome.cycle)
+        return memory
+
     def pin_default(self, row: RunRow, loaded: LoadedContract | None, *, as_of: date, cycle_range: int) -> RunRow:
         """The row with its cycle pinned to the contract's default as first read (rows with no cycle)."""
         if loaded is None:
