@@ -169,9 +169,20 @@ class LeaseKeeper:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         if release and not self.lost.is_set():
+            self.release()
+
+    def release(self) -> bool:
+        """Give the lease up now if it is still ours (If-Match; read again while the row keeps changing)."""
+        for _ in range(10):
             try:
                 state = read_lease(self._client, self.run_id)
-                if state is not None and state.owner == self.owner:
-                    self._client.update("w365_invoiceruns", self.run_id, released_columns(), etag=state.etag)
+                if state is None or state.owner != self.owner:
+                    return False
+                self._client.update("w365_invoiceruns", self.run_id, released_columns(), etag=state.etag)
+                return True
+            except PreconditionFailedError:
+                continue  # a progress save landed in between
             except DataverseError as exc:
                 log.warning("run %s: could not release the lease: %s", self.run_id, exc)
+                return False
+        return False

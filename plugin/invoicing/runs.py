@@ -305,9 +305,9 @@ class RunService:
             unfinished = list(self._keepers.values())
         for keeper in unfinished:
             log.warning("run %s did not finish before shutdown; releasing it for another process", keeper.run_id)
-            keeper.lost.set()  # this process writes nothing more for it
             keeper.stop(release=False)
-            LeaseKeeper(self._client, keeper.run_id, self.owner, self._config.run_lease_s).stop(release=True)
+            keeper.release()
+            keeper.lost.set()  # this process writes nothing more for it: the next chunk is not started
         self._pool.shutdown(wait=not unfinished)
         if self._worker is not None:
             self._worker.shutdown(wait=not unfinished)
