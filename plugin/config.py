@@ -71,6 +71,7 @@ class Config:
     # Durable runs: the executing process's lease on a run row (W365_RUN_LEASE_S); the sweep that
     # takes over runs whose lease expired runs in services built from the environment, tests opt in.
     run_lease_s: float = 30.0
+    run_chunk_rows: int = 250   # rows read and written per step (and per task of a queue worker)
     run_sweep: bool = False
     broker_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -106,6 +107,7 @@ class Config:
             task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
             task_recovery_interval_s=60.0,
             run_lease_s=_positive(get("W365_RUN_LEASE_S"), 30.0),
+            run_chunk_rows=max(_int(get("W365_RUN_CHUNK_ROWS"), 250), 1),
             run_sweep=True,
             broker_url=get("W365_BROKER_URL") or None,
         )

@@ -27,7 +27,13 @@ def app_runs(app: Flask | None = None) -> RunService:
     with _lock:
         service = app.extensions.get(_EXTENSION)
         if service is None:
-            service = RunService(app_dataverse(app), app_config(app))
+            config = app_config(app)
+            queue = None
+            if config.broker_url:  # the distributed engine: workers execute the runs
+                from plugin.invoicing.run_tasks import CeleryRunQueue
+
+                queue = CeleryRunQueue(config)
+            service = RunService(app_dataverse(app), config, queue=queue)
             service.start_task_recovery()  # in the background: a sweep now, then periodically
             service.start_run_sweep()      # runs whose process died are resumed here
             app.extensions[_EXTENSION] = service

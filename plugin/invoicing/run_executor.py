@@ -66,8 +66,10 @@ class RunExecutor:
         self._chunk_rows = chunk_rows
 
     def execute(self, state: RunState, client: DataverseClient, rows: list[RunRow], keeper: LeaseKeeper,
-                memory: RunMemory | None = None) -> None:
-        """Execute `rows` of the run to the end (every row answered), unless the lease is lost."""
+                memory: RunMemory | None = None, *, final: bool = True) -> None:
+        """Execute `rows` of the run (every one answered) unless the lease is lost; `final`: these are the
+        run's last rows (its final status is saved and the lease released), else the run stays Running
+        and the caller hands the lease on."""
         as_of = state.request.as_of or today_utc()
         lost = False
         try:
@@ -83,11 +85,14 @@ class RunExecutor:
         finally:
             if lost or keeper.lost.is_set():
                 state.finish(RUN_RUNNING)  # not ours any more: readers go to Dataverse
+            elif not final:
+                self.save(client, state, RUN_RUNNING, attempts=FINAL_SAVE_ATTEMPTS)
+                state.finish(RUN_RUNNING)
             else:
                 status = state.final_status()
                 self.save(client, state, status, attempts=FINAL_SAVE_ATTEMPTS)
                 state.finish(status)
-            keeper.stop(release=True)
+            keeper.stop(release=final)
 
     def save(self, client: DataverseClient, state: RunState, status: int, attempts: int = 1) -> None:
         """Record counts and status; the final status is worth a few more tries (readers poll it)."""

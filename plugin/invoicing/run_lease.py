@@ -60,6 +60,15 @@ def released_columns(now: datetime | None = None) -> dict[str, Any]:
     return {"w365_leaseowner": "", "w365_leaseexpires": utc_text(now or utc_now())}
 
 
+HANDOFF = "queued"  # a run waiting for its next queued task: that task may take it before the lease expires
+
+
+def handoff_columns(lease_s: float) -> dict[str, Any]:
+    """The lease of a run handed to the queue: any worker's task may take it now; the sweep only once
+    it has expired (the queued task was lost)."""
+    return lease_columns(HANDOFF, lease_s)
+
+
 @dataclass(frozen=True)
 class LeaseState:
     """A run row's lease as read."""
@@ -89,6 +98,10 @@ class LeaseState:
         """A Running run whose lease has expired: any process may take it over."""
         return self.running and self.expired(lease_s, now)
 
+    def claimable(self, lease_s: float, now: datetime | None = None) -> bool:
+        """Orphaned, or handed to the queue: what a queued task may take."""
+        return self.running and (self.owner == HANDOFF or self.expired(lease_s, now))
+
 
 def read_lease(client: DataverseClient, run_id: str) -> LeaseState | None:
     """The lease of a run (None when the run does not exist)."""
@@ -98,9 +111,11 @@ def read_lease(client: DataverseClient, run_id: str) -> LeaseState | None:
         return None
 
 
-def take_over(client: DataverseClient, state: LeaseState, owner: str, lease_s: float) -> bool:
-    """Claim an orphaned run with `If-Match` on the row read; True for the one winner."""
-    if not state.orphaned(lease_s):
+def take_over(client: DataverseClient, state: LeaseState, owner: str, lease_s: float, *,
+              handoff: bool = False) -> bool:
+    """Claim an orphaned run (`handoff`: or one handed to the queue) with `If-Match` on the row read; True
+    for the one winner."""
+    if not (state.claimable(lease_s) if handoff else state.orphaned(lease_s)):
         return False
     try:
         client.update("w365_invoiceruns", state.run_id, lease_columns(owner, lease_s), etag=state.etag)

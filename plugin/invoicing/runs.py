@@ -14,13 +14,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from connectors.dataverse import Batch, DataverseClient
-from connectors.dataverse.errors import DataverseError
+from connectors.dataverse.errors import DataverseError, PreconditionFailedError
 from plugin.config import Config
-from plugin.invoicing.run_executor import CHUNK_ROWS, RunExecutor
-from plugin.invoicing.run_lease import LeaseKeeper, lease_columns, orphaned_runs, process_owner, take_over
+from plugin.invoicing.run_executor import RunExecutor
+from plugin.invoicing.run_lease import (LeaseKeeper, handoff_columns, lease_columns, orphaned_runs, process_owner,
+                                        read_lease, take_over)
 from plugin.invoicing.run_model import RowResult, RunRequest, RunRow, RunView
 from plugin.invoicing.run_rows import RunMemory
 from plugin.invoicing.run_state import RunRegistry, RunState
@@ -34,6 +35,16 @@ from plugin.posttasks.worker import PostTaskWorker
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 1.0     # waiting for a run executed by another process (each look reads Dataverse)
+
+
+class RunQueue(Protocol):
+    """Where runs go when a distributed engine executes them (`run_tasks`: Celery)."""
+
+    def run_chunk(self, run_id: str) -> None:
+        """Queue the execution of the run's next chunk."""
+
+    def post_tasks(self, invoice_ids: list[str], caller_id: str | None) -> None:
+        """Queue the post-invoicing tasks of these invoices."""
 
 
 class RunNotFound(LookupError):
@@ -58,7 +69,7 @@ class RunService:
     """Starts and executes bulk runs, answers their state, retries their failed rows, resumes dead runs."""
 
     def __init__(self, client: DataverseClient, config: Config, *, worker: PostTaskWorker | None = None,
-                 chunk_rows: int = CHUNK_ROWS, owner: str | None = None) -> None:
+                 chunk_rows: int | None = None, owner: str | None = None, queue: RunQueue | None = None) -> None:
         self._client = client.with_options(retry_budget_s=config.bulk_retry_budget_s)
         self._config = config
         self.owner = owner or process_owner()
@@ -67,11 +78,15 @@ class RunService:
         self._keepers: dict[str, LeaseKeeper] = {}
         self._threads_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(config.bulk_concurrency, 1), thread_name_prefix="w365-batch")
+        chunk_rows = chunk_rows or config.run_chunk_rows
         self._executor = RunExecutor(config, self._pool, self._queue_tasks, chunk_rows)
         self._worker = worker
         self._worker_lock = threading.Lock()
         self._closing = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._chunk_rows = chunk_rows
+        # distributed engine: runs are executed by queue workers a chunk per task, never in this process
+        self.queue = queue
 
     @property
     def worker(self) -> PostTaskWorker:
@@ -97,7 +112,13 @@ class RunService:
         """The connector acting for the request's user, with the long bulk retry budget."""
         return self._client.with_options(caller_id=request.caller_id, caller_object_id=request.caller_object_id)
 
+    def client_for_user(self, caller_id: str | None) -> DataverseClient:
+        """The connector acting as a systemuser (None: the application user)."""
+        return self._client.with_options(caller_id=caller_id)
+
     def _lease(self) -> dict:
+        if self.queue is not None:
+            return handoff_columns(self._config.run_lease_s)  # the queue worker taking its task holds it
         return lease_columns(self.owner, self._config.run_lease_s)
 
     # -- starting -------------------------------------------------------------------------------
@@ -118,6 +139,9 @@ class RunService:
                 raise RunKeyReused(f"the key {record.run_key!r} was already used for a different request")
             self.resume_if_orphaned(record)
             return record.run_id
+        if self.queue is not None:
+            self.queue.run_chunk(record.run_id)
+            return record.run_id
         request = replace(request, rows=record.rows, run_key=record.run_key)
         state = RunState(record.run_id, record.run_key, request)
         if on_progress is not None:
@@ -127,35 +151,37 @@ class RunService:
         return record.run_id
 
     def _launch(self, state: RunState, client: DataverseClient, rows: list[RunRow], background: bool,
-                memory: RunMemory | None = None) -> None:
+                memory: RunMemory | None = None, final: bool = True) -> None:
         keeper = LeaseKeeper(client, state.run_id, self.owner, self._config.run_lease_s).start()
         with self._threads_lock:
             self._keepers[state.run_id] = keeper
         if not background:
-            self._execute(state, client, rows, keeper, memory)
+            self._execute(state, client, rows, keeper, memory, final)
             return
-        thread = threading.Thread(target=self._execute, args=(state, client, rows, keeper, memory), daemon=True,
-                                  name=f"w365-run-{state.run_id[:8]}")
+        thread = threading.Thread(target=self._execute, args=(state, client, rows, keeper, memory, final),
+                                  daemon=True, name=f"w365-run-{state.run_id[:8]}")
         with self._threads_lock:
             self._threads.add(thread)
         thread.start()
 
     def _execute(self, state: RunState, client: DataverseClient, rows: list[RunRow], keeper: LeaseKeeper,
-                 memory: RunMemory | None) -> None:
+                 memory: RunMemory | None, final: bool = True) -> None:
         try:
-            self._executor.execute(state, client, rows, keeper, memory)
+            self._executor.execute(state, client, rows, keeper, memory, final=final)
         finally:
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
                 if self._keepers.get(state.run_id) is keeper:
                     del self._keepers[state.run_id]
-            if keeper.lost.is_set():
+            if keeper.lost.is_set() or not final:
                 self.registry.remove(state.run_id)
 
     def _queue_tasks(self, state: RunState, client: DataverseClient, results: dict[int, RowResult]) -> None:
         rows_of = {str(r.outcome.invoice["id"]).lower(): index for index, r in results.items()
                    if r.post_tasks and r.outcome and r.outcome.invoice and r.outcome.invoice.get("id")}
-        if rows_of:
+        if rows_of and self.queue is not None:
+            self.queue.post_tasks(sorted(rows_of), state.request.caller_id)
+        elif rows_of:
             self.worker.submit(rows_of, client=client,
                                on_final=lambda invoice_id, task: state.update_task(rows_of[invoice_id], task))
 
@@ -166,6 +192,9 @@ class RunService:
         lease = record.lease
         if lease is None or not lease.orphaned(self._config.run_lease_s) or self._closing.is_set():
             return False
+        if self.queue is not None:  # a web process of the distributed engine: a worker resumes it
+            self.queue.run_chunk(record.run_id)
+            return False
         if not take_over(self._client, lease, self.owner, self._config.run_lease_s):
             return False
         log.warning("run %s: its process stopped (lease of %s expired); resuming it here",
@@ -173,17 +202,44 @@ class RunService:
         self.resume(record, background=background)
         return True
 
-    def resume(self, record: RunRecord, *, background: bool = True) -> None:
-        """Execute the rows of a run that have no final run item yet (this process holds its lease)."""
+    def resume(self, record: RunRecord, *, background: bool = True, max_rows: int | None = None) -> bool:
+        """Execute the rows of a run that have no final run item yet (this process holds its lease);
+        `max_rows`: only that many (one chunk of a queue worker). True when no row is left after them."""
         request = RunRequest(rows=record.rows, source=record.source or "api", on_existing=record.on_existing,
                              as_of=record.as_of, run_key=record.run_key, caller_id=record.initiating_user_id)
         client = self.client_for(request)
         view = load_view(client, record)
         pending = [row for row, result in zip(view.rows, view.results) if result.outcome is None]
+        last = max_rows is None or len(pending) <= max_rows
         memory = RunMemory.from_done(view.rows, [r.outcome for r in view.results])
         state = RunState(record.run_id, record.run_key, request, results=view.results, names=view.names)
         self.registry.add(state)
-        self._launch(state, client, pending, background, memory)
+        self._launch(state, client, pending[:max_rows] if max_rows else pending, background, memory, final=last)
+        return last
+
+    def run_chunk(self, run_id: str) -> bool:
+        """A queue worker's task: take the run (if nobody holds it), execute its next chunk, release it and
+        queue the next task. True when this call executed rows."""
+        record = find_run(self._client, run_id)
+        if record is None or record.status != RUN_RUNNING or record.lease is None:
+            return False
+        if not take_over(self._client, record.lease, self.owner, self._config.run_lease_s, handoff=True):
+            return False  # held by a live worker (or finished meanwhile)
+        last = self.resume(record, background=False, max_rows=self._chunk_rows)
+        if not last and self._hand_off(record.run_id) and self.queue is not None:
+            self.queue.run_chunk(record.run_id)
+        return True
+
+    def _hand_off(self, run_id: str) -> bool:
+        """Pass this process's lease on to the queue (If-Match); False when it was not ours any more."""
+        lease = read_lease(self._client, run_id)
+        if lease is None or lease.owner != self.owner or not lease.running:
+            return False
+        try:
+            self._client.update("w365_invoiceruns", run_id, handoff_columns(self._config.run_lease_s), etag=lease.etag)
+        except PreconditionFailedError:
+            return False
+        return True
 
     def sweep(self) -> int:
         """Take over and resume every run whose executing process died; how many this process took."""
@@ -264,6 +320,10 @@ class RunService:
         if not claim_for_retry(client, record, self._lease()):
             raise RunConflict("the run is being retried already")
         self._drop_failed_items(client, record, failed)
+        if self.queue is not None:
+            self.registry.remove(record.run_id)
+            self.queue.run_chunk(record.run_id)
+            return record.run_id
         results = [RowResult() if i in failed else result for i, result in enumerate(view.results)]
         retry_state = RunState(record.run_id, record.run_key, request, results=results, names=view.names)
         if on_progress is not None:
