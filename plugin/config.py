@@ -105,7 +105,7 @@ class Config:
             accounting_webhook_url=get("W365_ACCOUNTING_WEBHOOK_URL") or None,
             payment_webhook_url=get("W365_PAYMENT_WEBHOOK_URL") or None,
             task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
-            task_recovery_interval_s=60.0,
+            task_recovery_interval_s=min(60.0, _positive(get("W365_RUN_LEASE_S"), 30.0)),
             run_lease_s=_positive(get("W365_RUN_LEASE_S"), 30.0),
             run_chunk_rows=max(_int(get("W365_RUN_CHUNK_ROWS"), 250), 1),
             run_sweep=True,
