@@ -20,6 +20,16 @@ def _int(value: str | None, default: int) -> int:
         raise ValueError(f"expected an integer, got {value!r}") from exc
 
 
+def _positive(value: str | None, default: float) -> float:
+    try:
+        number = float(value) if value not in (None, "") else default
+    except ValueError as exc:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from exc
+    if not number > 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the service reads from its environment (DESIGN §10)."""
@@ -39,6 +49,7 @@ class Config:
     entra_issuer: str | None = None
     entra_jwks_url: str | None = None
     webhook_keys: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()   # W365_ALLOWED_HOSTS; empty: any Host (dev mode: loopback names only)
 
     invoicing_cycle_range: int = 2
 
@@ -49,7 +60,8 @@ class Config:
     task_signing_key: str | None = None
 
     # Limits inside the service (not environment contract, but overridable by tests).
-    max_body_bytes: int = 2 * 1024 * 1024
+    max_body_bytes: int = 2 * 1024 * 1024   # bodies: at most 10 MiB anywhere; 2 MiB is plenty here
+    max_header_bytes: int = 16 * 1024
     webhook_budget_s: float = 50.0
     interactive_retry_budget_s: float = 20.0
     bulk_retry_budget_s: float = 300.0
@@ -58,6 +70,12 @@ class Config:
     # from the environment (serve, demo, gunicorn); off in a bare Config, so tests opt in.
     task_recovery_interval_s: float | None = None
     task_recovery_grace_s: float = 120.0
+    # Durable runs: the executing process's lease on a run row (W365_RUN_LEASE_S); the sweep that
+    # takes over runs whose lease expired runs in services built from the environment, tests opt in.
+    run_lease_s: float = 30.0
+    run_chunk_rows: int = 250   # rows read and written per step (and per task of a queue worker)
+    run_sweep: bool = False
+    broker_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -83,13 +101,18 @@ class Config:
             entra_issuer=get("W365_ENTRA_ISSUER") or None,
             entra_jwks_url=get("W365_ENTRA_JWKS_URL") or None,
             webhook_keys=_split(get("W365_WEBHOOK_KEYS")),
+            allowed_hosts=tuple(h.lower() for h in _split(get("W365_ALLOWED_HOSTS"))),
             invoicing_cycle_range=_int(get("W365_INVOICING_CYCLE_RANGE"), 2),
             smtp_url=get("W365_SMTP_URL") or None,
             outbox_dir=get("W365_OUTBOX_DIR") or cls.outbox_dir,
             accounting_webhook_url=get("W365_ACCOUNTING_WEBHOOK_URL") or None,
             payment_webhook_url=get("W365_PAYMENT_WEBHOOK_URL") or None,
             task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
-            task_recovery_interval_s=60.0,
+            task_recovery_interval_s=min(60.0, _positive(get("W365_RUN_LEASE_S"), 30.0)),
+            run_lease_s=_positive(get("W365_RUN_LEASE_S"), 30.0),
+            run_chunk_rows=max(_int(get("W365_RUN_CHUNK_ROWS"), 250), 1),
+            run_sweep=True,
+            broker_url=get("W365_BROKER_URL") or None,
         )
 
     def with_overrides(self, **changes) -> "Config":

@@ -402,6 +402,8 @@ TABLES: dict[str, Table] = {
                     Column(n, INTEGER)
                     for n in ("w365_total", "w365_created", "w365_skipped", "w365_failed")
                 ],
+                Column("w365_leaseowner", STRING),
+                Column("w365_leaseexpires", DATETIME),
                 *_state(),
             ],
             keys={"w365_runkey": ("w365_runkey",)},
@@ -438,6 +440,7 @@ TABLES: dict[str, Table] = {
                 Column("w365_attempts", INTEGER),
                 Column("w365_message", STRING),
                 Column("w365_completedon", DATETIME),
+                Column("w365_signature", STRING),
                 *_state(),
             ],
         ),

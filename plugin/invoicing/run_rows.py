@@ -97,6 +97,18 @@ class RunMemory:
     first_row: dict[tuple[str, str | None], int] = field(default_factory=dict)
     defaults: dict[str, str | None] = field(default_factory=dict)
 
+    @classmethod
+    def from_done(cls, rows: list[RunRow], outcomes: list[RowOutcome | None]) -> "RunMemory":
+        """The memory of a run resumed by another process, rebuilt from the rows already answered."""
+        memory = cls()
+        for row, outcome in sorted(zip(rows, outcomes), key=lambda pair: pair[0].index):
+            if outcome is None:
+                continue
+            memory.first_row.setdefault((row.billing_contract_id, outcome.cycle), row.index)
+            if row.cycle is None:
+                memory.defaults.setdefault(row.billing_contract_id, outcome.cycle)
+        return memory
+
     def pin_default(self, row: RunRow, loaded: LoadedContract | None, *, as_of: date, cycle_range: int) -> RunRow:
         """The row with its cycle pinned to the contract's default as first read (rows with no cycle)."""
         if loaded is None:
@@ -158,12 +170,12 @@ class _Unit:
     def tag(self) -> tuple[str, int]:
         return self.kind, self.plan.row.index
 
-    def add_to(self, batch: Batch, run_id: str) -> PlannedInvoice | None:
+    def add_to(self, batch: Batch, run_id: str, signing_key: str | None) -> PlannedInvoice | None:
         plan = self.plan
         if self.kind == "invoice":
             return add_invoice_changeset(batch, plan.draft, run=run_id, row_index=plan.row.index,
                                          correlation_id=plan.correlation_id, post_task_types=plan.tasks,
-                                         trigger_post_tasks=plan.row.trigger, tag=self.tag)
+                                         trigger_post_tasks=plan.row.trigger, tag=self.tag, signing_key=signing_key)
         if self.kind == "result":
             add_result_changeset(batch, run=run_id, row_index=plan.row.index,
                                  contract_id=plan.contract.id if plan.contract else None, outcome=self.outcome,
@@ -187,11 +199,13 @@ def _result_units(plan: RowPlan, outcome: RowOutcome) -> list[_Unit]:
 class ChunkWriter:
     """Writes the change sets of one chunk's rows and settles every row's Result."""
 
-    def __init__(self, client: DataverseClient, pool: Executor, run_id: str, concurrency: int) -> None:
+    def __init__(self, client: DataverseClient, pool: Executor, run_id: str, concurrency: int,
+                 signing_key: str | None = None) -> None:
         self._client = client
         self._pool = pool
         self._run_id = run_id
         self._concurrency = max(concurrency, 1)
+        self._signing_key = signing_key  # signs the post-invoicing task rows
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -201,7 +215,7 @@ class ChunkWriter:
         batch, members = Batch(), []
         for unit in units:
             probe = Batch()
-            unit.add_to(probe, self._run_id)
+            unit.add_to(probe, self._run_id, self._signing_key)
             size = len(probe)
             if size == 0:
                 continue
@@ -212,7 +226,7 @@ class ChunkWriter:
             if members and (len(batch) + size > MAX_BATCH_OPERATIONS or len(members) >= per_batch):
                 packed.append((batch, members))
                 batch, members = Batch(), []
-            unit.planned = unit.add_to(batch, self._run_id)
+            unit.planned = unit.add_to(batch, self._run_id, self._signing_key)
             members.append(unit)
         if members:
             packed.append((batch, members))

@@ -196,5 +196,8 @@ def test_close_asks_the_framing_dialog_to_close(page, plugin_server, dataverse_c
     }""", f"{plugin_server.url}/pages/generate?id={contract}")
     frame = page.frame_locator("#frame")
     frame.get_by_role("button", name="Close").click()
-    page.wait_for_function("window.got.length > 0")
-    assert page.evaluate("window.got") == [{"w365": "close"}]
+    for _ in range(50):  # the message arrives asynchronously (wait_for_function would need eval: CSP)
+        if page.evaluate("() => window.got.length"):
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate("() => window.got") == [{"w365": "close"}]

@@ -12,7 +12,8 @@ from plugin.invoicing.reads import load_contracts
 from plugin.invoicing.run_model import RunRequest, RunRow
 from plugin.invoicing.run_rows import ChunkWriter, plan_row
 from plugin.invoicing.run_store import open_run, run_items
-from plugin.invoicing.runs import RunService, chunks
+from plugin.invoicing.run_executor import chunks
+from plugin.invoicing.runs import RunService
 from plugin.invoicing.writes import add_invoice_changeset
 from tests import factories
 
@@ -34,7 +35,7 @@ def pool():
 
 def one_row_run(client, contract_id: str, cycle: str | None = "2026-01-01") -> tuple[str, RunRow]:
     row = RunRow(0, contract_id, cycle, False)
-    record, _ = open_run(client, RunRequest(rows=(row,)))
+    record, _ = open_run(client, RunRequest(rows=(row,)), {})
     return record.run_id, row
 
 
