@@ -1,6 +1,7 @@
 """The bulk window's "Change log as of …" row choice in headless Chromium."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -48,3 +49,9 @@ def test_a_row_can_choose_a_change_log_as_of_today(page, plugin_server, datavers
     invoices = list(client.query("invoices", select=["w365_category", "w365_cycleend"],
                                  filter=odata.eq("_w365_billingcontract_value", cid)))
     assert sorted((i["w365_category"], i["w365_cycleend"]) for i in invoices)[-1] == (3, today.isoformat())
+
+    page.reload()  # the address names the run: the row says what it asked for
+    assert "run=" in page.url
+    expect(row(page, "Litware Quarterly").locator("td.cycle-text")).to_have_text(
+        re.compile(r"^Change log as of \w{3} \d{1,2}, \d{4}$"))
+    expect(row(page, "Litware Quarterly").locator("td.result")).to_contain_text("Created")

@@ -86,8 +86,8 @@
     const n = index + 1;
     const tr = el("tr", { "data-contract-id": runRow.billing_contract_id });
     const row = { id: runRow.billing_contract_id, data: null, tr, sent: true, money: W365.moneyFormatter(null) };
-    const cycle = runRow.cycle === "one-time" ? "One-time purchases"
-      : runRow.cycle ? W365.formatDate(runRow.cycle) : "Default cycle";
+    const cycle = W365ChangeLogRows.label(runRow.cycle) || (runRow.cycle === "one-time" ? "One-time purchases"
+      : runRow.cycle ? W365.formatDate(runRow.cycle) : "Default cycle");
     row.check = el("input", { type: "checkbox", id: `post-${n}`, disabled: true });
     row.check.checked = Boolean(runRow.trigger_post_invoicing_tasks);
     row.result = el("td", { class: "result", id: `result-${n}` });

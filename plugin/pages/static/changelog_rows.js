@@ -12,7 +12,7 @@ const W365ChangeLogRows = (() => {
     const asOf = todayUtc();
     const option = document.createElement("option");
     option.value = PREFIX + asOf;
-    option.textContent = `Change log as of ${W365.formatDate(asOf)}`;
+    option.textContent = label(option.value);
     select.append(option);
     select.disabled = false;
   }
@@ -23,5 +23,10 @@ const W365ChangeLogRows = (() => {
     return { cycle: value || null };
   }
 
-  return { addOption, requestFields };
+  /** "Change log as of Dec 7, 2026" for a change-log row's cycle key, else null. */
+  function label(key) {
+    return key && key.startsWith(PREFIX) ? `Change log as of ${W365.formatDate(key.slice(PREFIX.length))}` : null;
+  }
+
+  return { addOption, requestFields, label };
 })();
