@@ -302,7 +302,7 @@ def test_a_bulk_change_log_row_whose_source_changed_after_the_read_is_skipped(da
         "statuscode": 3, "w365_BillingContract@odata.bind": odata.bind("w365_billingcontracts", cid)})
     lcl = factories.create_change_log(client, quarterly["subscription_id"], cid, effective="2026-02-15", delta=4)
     row = RunRow(0, cid, "change-log:2026-03-01", False)
-    record, _ = open_run(client, RunRequest(rows=(row,)))
+    record, _ = open_run(client, RunRequest(rows=(row,)), {})
     plan = plan_row(row, next(load_contracts(client, [cid])), on_existing=None, as_of=None, cycle_range=2)
     assert plan.draft is not None and plan.option is None
     client.update("w365_licensechangelogs", lcl, {"w365_quantitychange": Decimal(6)})
