@@ -43,6 +43,13 @@ def row(page, name: str):
     return page.locator("#rows tbody tr", has=page.get_by_role("rowheader", name=name))
 
 
+def create_when_ready(page):
+    """Press Create once the dialog has its cycles and preview (a press while the preview loads does nothing)."""
+    expect(page.locator("#preview-table")).to_be_visible()
+    expect(page.locator("#preview")).to_have_attribute("aria-busy", "false")
+    page.get_by_role("button", name="Create").click()
+
+
 def test_a_row_without_default_cycle_is_not_sent_unless_a_cycle_is_picked(page, plugin_server, dataverse_client,
                                                                           world):
     done, number = fully_invoiced(dataverse_client, world, plugin_server, "Done Corp")
@@ -122,12 +129,12 @@ def test_dialog_moves_on_after_create_and_a_second_invoice_needs_confirmation(pa
     cycle = page.get_by_label("Billing Cycle")
     expect(cycle).to_have_value("2026-01-01")
     create = page.get_by_role("button", name="Create")
-    create.click()
+    create_when_ready(page)
     expect(page.locator("#created-number")).to_have_text(re.compile(r"^INV-\d+$"))
+    first = page.locator("#created-number").inner_text()
     expect(cycle).to_have_value("2026-04-01")
-    page.wait_for_timeout(300)
-    create.click()  # the second press lands on the next cycle, never the one just invoiced
-    expect(page.locator("#created-number")).to_have_text(re.compile(r"^INV-\d+$"))
+    create_when_ready(page)  # the second press lands on the next cycle, never the one just invoiced
+    expect(page.locator("#created-number")).not_to_have_text(first)
     expect(cycle).to_have_value("2026-07-01")
     starts = sorted(i["w365_cyclestart"] for i in factories.invoices_of(dataverse_client, contract))
     assert starts == ["2026-01-01", "2026-04-01"]
@@ -137,7 +144,7 @@ def test_dialog_moves_on_after_create_and_a_second_invoice_needs_confirmation(pa
     expect(create).to_be_disabled()
     page.get_by_label("Yes, create an additional invoice for this cycle").check()
     expect(create).to_be_enabled()
-    create.click()
+    create_when_ready(page)
     expect(page.locator("#outcome")).to_contain_text("already existed")
     assert len(factories.invoices_of(dataverse_client, contract)) == 3
     expect(page.get_by_role("button", name="Close")).to_be_visible()
@@ -147,7 +154,7 @@ def test_open_invoice_shows_the_read_only_invoice_page(page, plugin_server, data
     contract = factories.license_contract(dataverse_client, world, name="Viewed Corp", quantity=3,
                                           price="12.50")["contract_id"]
     page.goto(f"{plugin_server.url}/pages/generate?id={contract}")
-    page.get_by_role("button", name="Create").click()
+    create_when_ready(page)
     link = page.locator("#created-link")
     expect(link).to_have_attribute("href", re.compile(r"^/pages/invoice\?id="))
     page.goto(plugin_server.url + link.get_attribute("href"))
@@ -165,7 +172,7 @@ def test_links_open_the_configured_org_never_a_url_parameter(page, local_dataver
     try:
         contract = factories.license_contract(dataverse_client, world, name="Org Corp")["contract_id"]
         page.goto(f"{server.url}/pages/generate?id={contract}&org=https://evil.example")
-        page.get_by_role("button", name="Create").click()
+        create_when_ready(page)
         expect(page.locator("#created-link")).to_have_attribute(
             "href", re.compile(rf"^{re.escape(ORG)}/main\.aspx\?pagetype=entityrecord&etn=invoice&id=[0-9a-f-]{{36}}$"))
     finally:
