@@ -24,7 +24,7 @@ from .jsonout import dumps, loads_body
 from .query import MAX_PAGE_SIZE, Annotations, Reader, etag
 from .runtime import Stats
 from .store import Store
-from .tables import TABLES, Table
+from .schema import Table
 from .urls import Resource, parse_options, parse_prefer, parse_query_string, parse_resource
 from .values import canonical_guid
 from .writes import WriteContext, create, delete, find, resolve_key, update
@@ -144,7 +144,7 @@ class Service:
             return self._who_am_i(call)
         if res.name == "$batch":
             raise bad_request("A $batch request cannot be nested inside a $batch.")
-        table = TABLES.get(res.name)
+        table = self.store.tables.get(res.name)
         if table is None:
             raise bad_segment(res.name)
         if res.key is None:
@@ -181,7 +181,7 @@ class Service:
 
     def _caller(self, req: ApiRequest) -> dict[str, Any] | None:
         """The impersonated systemuser (MSCRMCallerID/CallerObjectId), or None (403 if unknown)."""
-        users = TABLES["systemusers"]
+        users = self.store.tables["systemusers"]
         for header, column in (
             ("MSCRMCallerID", "systemuserid"),
             ("CallerObjectId", "azureactivedirectoryobjectid"),
@@ -262,7 +262,7 @@ class Service:
         collection = table.collections[nav]
         return self._read_collection(
             call,
-            TABLES[collection.target],
+            self.store.tables[collection.target],
             where=(f't."{collection.fk}" = ?', [ident]),
             path=f"{table.entity_set}({ident})/{collection.name}",
         )

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import DataverseFault, MISSING_PRIVILEGE, bad_payload, bad_query, not_found
 from .store import Store, q
-from .tables import LOOKUP, TABLES, Collection, Column, Table, referencing_lookups
+from .schema import LOOKUP, Collection, Column, Table
 from .urls import parse_key, parse_resource
 from .values import canonical_guid, now_utc, parse_key_literal, to_storage
 
@@ -85,10 +85,10 @@ def _bind_target(ctx: WriteContext, col: Column, uri: Any) -> str:
         raise bad_payload(f"'{uri}' is not a valid entity reference for '{col.nav}'.")
     if resource.name != col.target:
         raise bad_payload(
-            f"'{col.nav}' references '{TABLES[col.target].logical_name}', "
+            f"'{col.nav}' references '{ctx.store.tables[col.target].logical_name}', "
             f"not '{resource.name}' ('{uri}')."
         )
-    target = TABLES[col.target]
+    target = ctx.store.tables[col.target]
     ident, key = resolve_key(target, resource.key)
     found = find(ctx.store, target, ident, key)
     if found is None:
@@ -192,7 +192,7 @@ def create(
     payload = _payload(ctx, table, body, creating=True)
     values = payload.values
     for col, parent_body in payload.parents:
-        values[col.name] = create(ctx, TABLES[col.target], parent_body)
+        values[col.name] = create(ctx, ctx.store.tables[col.target], parent_body)
     if forced:
         values.update(forced)
     ident = ident or payload.ident or str(uuid.uuid4())
@@ -210,7 +210,7 @@ def create(
     values["versionnumber"] = ctx.store.next_version()
     ctx.store.insert(table, values)
     for collection, rows in payload.collections:
-        child_table = TABLES[collection.target]
+        child_table = ctx.store.tables[collection.target]
         for row in rows:
             create(ctx, child_table, row, forced={collection.fk: ident})
     return ident
@@ -234,7 +234,7 @@ def _derive(ctx: WriteContext, table: Table, values: dict[str, Any], creating: b
         values.setdefault("name", unique)
         values["sdkmessageid"] = create(
             ctx,
-            TABLES["sdkmessages"],
+            ctx.store.tables["sdkmessages"],
             {
                 "name": unique,
                 "categoryname": "CustomAPI",
@@ -266,7 +266,7 @@ def delete(ctx: WriteContext, table: Table, ident: str) -> None:
     if table.entity_set == "customapis":
         row = store.fetch(table, ident)
         message_id = row and row["sdkmessageid"]
-    for child_table, col in referencing_lookups(table.entity_set):
+    for child_table, col in store.registry.referencing_lookups(table.entity_set):
         if col.on_delete == "cascade":
             for (child_id,) in store.query(
                 f"SELECT {q(child_table.primary_id)} FROM {q(child_table.entity_set)} "
@@ -282,4 +282,4 @@ def delete(ctx: WriteContext, table: Table, ident: str) -> None:
             )
     store.execute(f"DELETE FROM {q(table.entity_set)} WHERE {q(table.primary_id)} = ?", (ident,))
     if message_id:
-        delete(ctx, TABLES["sdkmessages"], message_id)
+        delete(ctx, ctx.store.tables["sdkmessages"], message_id)
