@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
-from requests.structures import CaseInsensitiveDict
-
 from .errors import (
     DUPLICATE_RECORD,
     CONCURRENCY_MISMATCH,
@@ -20,7 +18,9 @@ from .errors import (
     bad_segment,
     not_found,
 )
-from .jsonout import dumps, loads_body
+from .jsonout import loads_body
+from .responses import ApiRequest, ApiResponse, Headers, error_response, json_response
+from .platform_routes import route_root, route_row_segment
 from .query import MAX_PAGE_SIZE, Annotations, Reader, etag
 from .runtime import Stats
 from .store import Store
@@ -34,47 +34,11 @@ API_ROOT = "/api/data/v9.2/"
 APP_USER_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:application-user"))
 ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:organization"))
 BUSINESS_UNIT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:business-unit"))
-_JSON = "application/json; odata.metadata=minimal"
 _CRM = "Microsoft.Dynamics.CRM."
 _CREATE_MULTIPLE = "Microsoft.Dynamics.CRM.CreateMultiple"
 _UPDATE_MULTIPLE = "Microsoft.Dynamics.CRM.UpdateMultiple"
 _UPSERT_MULTIPLE = "Microsoft.Dynamics.CRM.UpsertMultiple"
 _MULTIPLE = (_CREATE_MULTIPLE, _UPDATE_MULTIPLE, _UPSERT_MULTIPLE)
-
-
-Headers = CaseInsensitiveDict  # request headers: lookups ignore the name's case, as in HTTP
-
-
-@dataclass
-class ApiRequest:
-    """One request below the API root."""
-
-    method: str
-    path: str  # e.g. "accounts(…)" (decoded, no leading slash)
-    query: str  # the raw query string
-    headers: Headers
-    body: bytes = b""
-
-
-@dataclass
-class ApiResponse:
-    """What the Web API answers."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-
-def json_response(status: int, obj: Any, headers: dict[str, str] | None = None) -> ApiResponse:
-    """A JSON answer with the OData headers."""
-    return ApiResponse(
-        status, {"Content-Type": _JSON, "OData-Version": "4.0", **(headers or {})}, dumps(obj)
-    )
-
-
-def error_response(fault: DataverseFault) -> ApiResponse:
-    """A Dataverse error body."""
-    return json_response(fault.status, fault.body(), fault.headers)
 
 
 @dataclass
@@ -144,6 +108,9 @@ class Service:
             return self._who_am_i(call)
         if res.name == "$batch":
             raise bad_request("A $batch request cannot be nested inside a $batch.")
+        answered = route_root(self, call, res, method)
+        if answered is not None:
+            return answered
         table = self.store.tables.get(res.name)
         if table is None:
             raise bad_segment(res.name)
@@ -159,6 +126,11 @@ class Service:
             raise _not_allowed(method, res)
         ident, key = resolve_key(table, res.key)
         if res.rest is not None:
+            if res.rest not in table.collections:
+                found = self._existing(table, ident, key)
+                answered = route_row_segment(self, call, table, found, res.rest, method)
+                if answered is not None:
+                    return answered
             if method != "GET":
                 raise _not_allowed(method, res)
             if res.rest not in table.collections:
