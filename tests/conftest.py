@@ -11,6 +11,7 @@ import pytest
 from connectors.dataverse import DataverseClient
 from connectors.dataverse.auth import token_provider
 from connectors.local_dataverse import LocalDataverse
+from plugin.provisioning.local import provisioned_dataverse
 
 
 def free_port() -> int:
@@ -36,8 +37,8 @@ def start_http_server(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPSer
 
 @pytest.fixture(scope="module")
 def local_dataverse():
-    """A fresh in-memory local Dataverse on a free loopback port, one per test module."""
-    dv = LocalDataverse(db_path=":memory:", port=0).start()
+    """A fresh in-memory local Dataverse, provisioned (`w365 provision`), one per test module."""
+    dv = provisioned_dataverse(port=0).start()
     try:
         yield dv
     finally:

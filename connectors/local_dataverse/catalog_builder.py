@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import metadata_shapes as m
+from connectors.dataverse import metadata_shapes as m
 
 ACTIVE = {0: "Active", 1: "Inactive"}
 ACTIVE_STATUS = {1: "Active", 2: "Inactive"}

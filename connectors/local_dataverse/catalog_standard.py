@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import metadata_shapes as m
+from connectors.dataverse import metadata_shapes as m
 from .catalog_builder import ACTIVE, ACTIVE_STATUS, Catalog, Lookup, strings
 
 _PARAM_TYPES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable
 
-from . import metadata_shapes as m
+from connectors.dataverse import metadata_shapes as m
 from .schema import (
     BOOLEAN, CHOICE, DATEONLY, DATETIME, DECIMAL, GUID, INTEGER, LOOKUP, MONEY, STRING,
     Collection, Column, ManyToMany, Table,

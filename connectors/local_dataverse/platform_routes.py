@@ -40,19 +40,24 @@ def route_root(service: "Service", call: "_Call", res: Resource, method: str) ->
     return None
 
 
+def is_row_segment(table: Table, rest: str) -> bool:
+    """Whether `route_row_segment` answers `<set>(<id>)/<rest>`."""
+    if rest == _ADD_PRIVILEGES:
+        return table.entity_set == "roles"
+    return parse_resource(rest).name in table.many_to_many
+
+
 def route_row_segment(
     service: "Service", call: "_Call", table: Table, ident: str, rest: str, method: str
-) -> ApiResponse | None:
-    """`<set>(<id>)/<many-to-many nav>[/$ref]` and bound actions; None for anything else."""
+) -> ApiResponse:
+    """`<set>(<id>)/<many-to-many nav>[/$ref]` and bound actions."""
     store = service.store
     if rest == _ADD_PRIVILEGES and table.entity_set == "roles":
         _only(method, "POST", Resource(rest))
         associations.add_privileges_role(store, ident, call.req.body)
         return ApiResponse(204, {"OData-Version": "4.0"})
     sub = parse_resource(rest)
-    nav = table.many_to_many.get(sub.name)
-    if nav is None:
-        return None
+    nav = table.many_to_many[sub.name]
     if sub.rest == "$ref" and sub.key is None:
         _only(method, "POST", sub)
         associations.associate(store, nav, ident, call.req.body)

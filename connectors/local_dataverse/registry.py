@@ -9,7 +9,7 @@ import re
 import threading
 from typing import Any, Callable
 
-from . import metadata_shapes as shapes
+from connectors.dataverse import metadata_shapes as shapes
 from .errors import DataverseFault, bad_payload
 from .metadata_compile import (
     ATTRIBUTE_TYPES, compile_tables, complete_attribute, complete_entity, complete_key,
@@ -19,7 +19,7 @@ from .schema import LOOKUP, Column, Table
 
 DUPLICATE_METADATA = "0x80044363"  # "a component with this name already exists"
 METADATA_NOT_FOUND = "0x80040217"
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,49}$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,99}$")
 # privilege name verb -> accessright (Dataverse's AccessRights flags)
 PRIVILEGE_VERBS = {"Create": 32, "Read": 1, "Write": 2, "Delete": 65536, "Append": 4,
                    "AppendTo": 16, "Assign": 524288, "Share": 262144}
@@ -41,17 +41,13 @@ def shipped_metadata() -> tuple[list[dict], list[dict]]:
         "Entity2LogicalName": "role", "Entity2IntersectAttribute": "roleid",
         "Entity2NavigationPropertyName": "roleprivileges_association",
     }, custom=False))
-    return _attach_lookups(entities, relationships), relationships
-
-
-def _attach_lookups(entities: list[dict], relationships: list[dict]) -> list[dict]:
-    return entities  # the catalog's lookups are already among the referencing table's attributes
+    return entities, relationships
 
 
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise bad_payload(f"'{value}' is not a valid {what}: letters, digits and '_', "
-                          "starting with a letter, at most 50 characters.")
+                          "starting with a letter, at most 100 characters.")
     return value
 
 

@@ -55,8 +55,9 @@ class LocalDataverse:
         token_lifetime_s: int = 3599,
         seed: int | None = None,
         log_requests: bool = False,
+        template: str | None = None,
     ):
-        self.store = Store(db_path)
+        self.store = Store(db_path, template=template)
         self.app = create_app(
             self.store,
             latency_ms=latency_ms,

@@ -20,7 +20,7 @@ from .errors import (
 )
 from .jsonout import loads_body
 from .responses import ApiRequest, ApiResponse, Headers, error_response, json_response
-from .platform_routes import route_root, route_row_segment
+from .platform_routes import is_row_segment, route_root, route_row_segment
 from .query import MAX_PAGE_SIZE, Annotations, Reader, etag
 from .runtime import Stats
 from .store import Store
@@ -126,11 +126,9 @@ class Service:
             raise _not_allowed(method, res)
         ident, key = resolve_key(table, res.key)
         if res.rest is not None:
-            if res.rest not in table.collections:
+            if res.rest not in table.collections and is_row_segment(table, res.rest):
                 found = self._existing(table, ident, key)
-                answered = route_row_segment(self, call, table, found, res.rest, method)
-                if answered is not None:
-                    return answered
+                return route_row_segment(self, call, table, found, res.rest, method)
             if method != "GET":
                 raise _not_allowed(method, res)
             if res.rest not in table.collections:

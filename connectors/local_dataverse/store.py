@@ -61,6 +61,7 @@ class Store:
                 source.backup(self._conn)
             finally:
                 source.close()
+            self._conn.execute('DELETE FROM "_meta" WHERE "name" = \'token_secret\'')
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
