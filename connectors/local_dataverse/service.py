@@ -129,10 +129,10 @@ class Service:
             if res.rest not in table.collections and is_row_segment(table, res.rest):
                 found = self._existing(table, ident, key)
                 return route_row_segment(self, call, table, found, res.rest, method)
-            if method != "GET":
-                raise _not_allowed(method, res)
             if res.rest not in table.collections:
                 raise bad_segment(res.rest)
+            if method != "GET":
+                raise _not_allowed(method, res)
             return self._read_related(call, table, self._existing(table, ident, key), res.rest)
         if method == "GET":
             return self._read_one(call, table, self._existing(table, ident, key))
