@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from .errors import (
@@ -19,7 +19,9 @@ from .errors import (
     not_found,
 )
 from .jsonout import loads_body
-from .responses import ApiRequest, ApiResponse, Headers, error_response, json_response
+from .responses import (  # noqa: F401 (Headers: re-exported for app.py)
+    ApiRequest, ApiResponse, Headers, error_response, json_response,
+)
 from .platform_routes import is_row_segment, route_root, route_row_segment
 from .query import MAX_PAGE_SIZE, Annotations, Reader, etag
 from .runtime import Stats
