@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import associations, metadata_api
+from . import associations, metadata_api, row_segments
 from .csdl import csdl, service_document
 from .errors import DataverseFault, bad_segment
 from .responses import ApiResponse, json_response
@@ -44,7 +44,7 @@ def is_row_segment(table: Table, rest: str) -> bool:
     """Whether `route_row_segment` answers `<set>(<id>)/<rest>`."""
     if rest == _ADD_PRIVILEGES:
         return table.entity_set == "roles"
-    return parse_resource(rest).name in table.many_to_many
+    return parse_resource(rest).name in table.many_to_many or row_segments.answers(table, rest)
 
 
 def route_row_segment(
@@ -57,6 +57,8 @@ def route_row_segment(
         associations.add_privileges_role(store, ident, call.req.body)
         return ApiResponse(204, {"OData-Version": "4.0"})
     sub = parse_resource(rest)
+    if sub.name not in table.many_to_many:
+        return row_segments.route(service, call, table, ident, rest, method)
     nav = table.many_to_many[sub.name]
     if sub.rest == "$ref" and sub.key is None:
         _only(method, "POST", sub)

@@ -15,6 +15,7 @@ from .schema import DECIMAL, FILTER_KIND, LOOKUP, MONEY, Column, Table
 from .urls import Expand, QueryOptions
 from .values import from_storage
 
+COUNT_LIMIT = 5000
 MAX_PAGE_SIZE = 5000
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -174,11 +175,7 @@ class Reader:
             order.append((pk, False))
         count = None
         if opts.count:
-            count = self.store.query(
-                f"SELECT COUNT(*) FROM {q(table.entity_set)} t"
-                + (" WHERE " + " AND ".join(conds) if conds else ""),
-                params,
-            )[0][0]
+            count = self.count(table, conds, params)
         if skiptoken:
             after_sql, after_params = _after(order, decode_skiptoken(skiptoken, len(order)))
             conds, params = [*conds, after_sql], [*params, *after_params]
@@ -199,6 +196,21 @@ class Reader:
             token = encode_skiptoken(list(fetched[-1][len(names) :]))
         raw = [dict(zip(names, r)) for r in fetched]
         return Page(self.shape(table, raw, opts.select, opts.expand), token, count)
+
+    def count(self, table: Table, conds: list[str], params: list) -> int:
+        """Matching rows, counted up to COUNT_LIMIT + 1 (Dataverse stops counting at 5000)."""
+        return self.store.query(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {q(table.entity_set)} t"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + " LIMIT ?)",
+            [*params, COUNT_LIMIT + 1],
+        )[0][0]
+
+    def count_matching(
+        self, table: Table, opts: QueryOptions, where: tuple[str, list] | None = None
+    ) -> int:
+        """`/$count`: the rows matching `$filter` (and `where`), up to COUNT_LIMIT + 1."""
+        return self.count(table, *self._conditions(table, opts, where))
 
     def _conditions(self, table: Table, opts: QueryOptions, where: tuple[str, list] | None):
         conds, params = [], []

@@ -23,11 +23,13 @@ from .responses import (  # noqa: F401 (Headers: re-exported for app.py)
     ApiRequest, ApiResponse, Headers, error_response, json_response,
 )
 from .platform_routes import is_row_segment, route_root, route_row_segment
-from .query import MAX_PAGE_SIZE, Annotations, Reader, etag
+from .query import COUNT_LIMIT, MAX_PAGE_SIZE, Annotations, Reader, etag
 from .runtime import Stats
 from .store import Store
 from .schema import Table
-from .urls import Resource, parse_options, parse_prefer, parse_query_string, parse_resource
+from .urls import (
+    Resource, not_implemented, parse_options, parse_prefer, parse_query_string, parse_resource,
+)
 from .values import canonical_guid
 from .writes import WriteContext, create, delete, find, resolve_key, update
 
@@ -106,7 +108,7 @@ class Service:
         call = _Call(
             req, base, parse_query_string(req.query), parse_prefer(req.headers.get("Prefer"))
         )
-        if res.name in ("WhoAmI", "WhoAmI()") and res.key is None and method == "GET":
+        if res.name == "WhoAmI" and res.key in (None, "") and res.rest is None and method == "GET":
             return self._who_am_i(call)
         if res.name == "$batch":
             raise bad_request("A $batch request cannot be nested inside a $batch.")
@@ -115,10 +117,14 @@ class Service:
             return answered
         table = self.store.tables.get(res.name)
         if table is None:
+            if res.name.startswith(_CRM) or res.key == "":  # `Name()`: a function call
+                raise not_implemented(f"The function or action '{res.name}'")
             raise bad_segment(res.name)
         if res.key is None:
             if res.rest in _MULTIPLE and method == "POST":
                 return self._multiple(call, table, res.rest)
+            if res.rest == "$count" and method == "GET":
+                return self._count(call, table)
             if res.rest is not None:
                 raise bad_segment(res.rest)
             if method == "GET":
@@ -203,8 +209,11 @@ class Service:
         )
         select = f"({','.join(opts.select)})" if opts.select else ""
         body: dict[str, Any] = {"@odata.context": call.context_url(table, select)}
-        if page.count is not None:
-            body["@odata.count"] = page.count
+        if page.count is not None:  # Dataverse stops counting at 5000
+            exceeded = page.count > COUNT_LIMIT
+            body["@odata.count"] = min(page.count, COUNT_LIMIT)
+            body[f"@{_CRM}totalrecordcount"] = -1 if exceeded else page.count
+            body[f"@{_CRM}totalrecordcountlimitexceeded"] = exceeded
         body["value"] = page.rows
         if page.skiptoken:
             following = {k: v for k, v in call.options.items() if k != "$skiptoken"}
@@ -214,6 +223,13 @@ class Service:
                 + urlencode(following, quote_via=quote, safe="$,()'@")
             )
         return json_response(200, body, call.applied(page_size))
+
+    def _count(self, call: _Call, table: Table) -> ApiResponse:
+        """`<set>/$count`: the number of matching rows as plain text (at most 5000)."""
+        self._caller(call.req)
+        total = call.reader(self.store).count_matching(table, parse_options(call.options))
+        body = str(min(total, COUNT_LIMIT)).encode()
+        return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, body)
 
     def _read_one(self, call: _Call, table: Table, ident: str) -> ApiResponse:
         self._caller(call.req)
