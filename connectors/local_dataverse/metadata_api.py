@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import DataverseFault, bad_query, bad_segment
+from .errors import DataverseFault, bad_payload, bad_query, bad_segment
 from .jsonout import loads_body
 from .metadata_query import shape
 from .registry import METADATA_NOT_FOUND, Registry
@@ -134,6 +134,18 @@ def read(registry: Registry, res: Resource, options: dict[str, str], base: str) 
     shaped = _shape_attributes(items, opts) if nav == "Attributes" else shape(items, opts, nav, {})
     return json_response(200, {"@odata.context": f"{context}EntityDefinitions"
                                f"({entity['MetadataId']})/{nav}", "value": shaped})
+
+
+def create_entities(registry: Registry, body: bytes, base: str) -> ApiResponse:
+    """The CreateEntities action (Microsoft's Python SDK creates tables with it): each entity
+    as `POST EntityDefinitions` would create it; the ids of the new tables."""
+    payload = loads_body(body)
+    entities = payload.get("Entities") if isinstance(payload, dict) else None
+    if not isinstance(entities, list) or not entities:
+        raise bad_payload("CreateEntities needs a non-empty 'Entities' array.")
+    ids = [registry.create_entity(e)["MetadataId"] for e in entities]
+    return json_response(200, {"@odata.context": f"{base}{API_ROOT}$metadata#{CRM}"
+                                                 "CreateEntitiesResponse", "EntityIds": ids})
 
 
 def create(registry: Registry, res: Resource, body: bytes, base: str) -> ApiResponse:

@@ -81,7 +81,7 @@ def complete_entity(body: dict[str, Any], *, custom: bool, object_type_code: int
     out.setdefault("ObjectTypeCode", object_type_code)
     out.setdefault("IsCustomEntity", custom)
     out.setdefault("OwnershipType", "UserOwned")
-    for flag in ("IsActivity", "HasActivities", "HasNotes", "IsIntersect"):
+    for flag in ("IsActivity", "HasActivities", "HasNotes", "IsIntersect", "IsPrivate"):
         out.setdefault(flag, False)
     attrs = [complete_attribute(logical, a, custom=custom) for a in out.get("Attributes") or []]
     present = {a["LogicalName"] for a in attrs}

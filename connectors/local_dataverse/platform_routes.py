@@ -30,6 +30,10 @@ def route_root(service: "Service", call: "_Call", res: Resource, method: str) ->
         _only(method, "GET", res)
         return ApiResponse(200, {"Content-Type": "application/xml", "OData-Version": "4.0"},
                            csdl(store.tables.values()).encode("utf-8"))
+    if res.name == "CreateEntities" and res.key is None and res.rest is None:
+        _only(method, "POST", res)
+        service._caller(call.req)
+        return metadata_api.create_entities(store.registry, call.req.body, call.base)
     if res.name in ("EntityDefinitions", "RelationshipDefinitions"):
         service._caller(call.req)
         if method == "GET":

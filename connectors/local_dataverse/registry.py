@@ -7,7 +7,9 @@ import copy
 import json
 import re
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, Callable, Iterator
 
 from connectors.dataverse import metadata_shapes as shapes
 from .errors import DataverseFault, bad_payload
@@ -42,6 +44,17 @@ def shipped_metadata() -> tuple[list[dict], list[dict]]:
         "Entity2NavigationPropertyName": "roleprivileges_association",
     }, custom=False))
     return entities, relationships
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def plain(body: Any) -> Any:
+    """A request body with its exact JSON numbers (Decimal) as plain ints and floats."""
+    return json.loads(json.dumps(body, default=_number))
 
 
 def _name(value: Any, what: str) -> str:
@@ -93,6 +106,7 @@ class Registry:
     # ----- changes (the metadata Web API) -------------------------------------------------
     def create_entity(self, body: Any) -> dict:
         """POST EntityDefinitions: a new table with its primary name column (and any others)."""
+        body = plain(body)
         if not isinstance(body, dict):
             raise bad_payload("The body must be an EntityMetadata JSON object.")
         schema = _name(body.get("SchemaName"), "SchemaName")
@@ -109,7 +123,7 @@ class Registry:
             self._check_attribute(attr, lookups_allowed=False)
         if body.get("OwnershipType") not in (None, "UserOwned", "OrganizationOwned"):
             raise bad_payload(f"Unsupported OwnershipType '{body.get('OwnershipType')}'.")
-        with self._lock:
+        with self._mutating():
             logical = schema.lower()
             sets = {e["EntitySetName"].lower() for e in self._entities.values()}
             if logical in self._entities or (body.get("EntitySetName") or logical + "s").lower() in sets:
@@ -123,8 +137,9 @@ class Registry:
 
     def add_attribute(self, entity: str, body: Any) -> dict:
         """POST EntityDefinitions(LogicalName='x')/Attributes: a new column (not a lookup)."""
+        body = plain(body)
         self._check_attribute(body, lookups_allowed=False)
-        with self._lock:
+        with self._mutating():
             current = self._existing(entity)
             logical = str(body["SchemaName"]).lower()
             if any(a["LogicalName"] == logical for a in current["Attributes"]):
@@ -138,13 +153,14 @@ class Registry:
 
     def add_key(self, entity: str, body: Any) -> dict:
         """POST EntityDefinitions(LogicalName='x')/Keys: a new alternate key."""
+        body = plain(body)
         if not isinstance(body, dict):
             raise bad_payload("The body must be an EntityKeyMetadata JSON object.")
         _name(body.get("SchemaName"), "SchemaName")
         cols = body.get("KeyAttributes")
         if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
             raise bad_payload("'KeyAttributes' must be a non-empty array of column logical names.")
-        with self._lock:
+        with self._mutating():
             current = self._existing(entity)
             names = {a["LogicalName"] for a in current["Attributes"]}
             missing = [c for c in cols if c.lower() not in names]
@@ -161,6 +177,7 @@ class Registry:
 
     def create_relationship(self, body: Any) -> dict:
         """POST RelationshipDefinitions: a one-to-many relationship and its lookup column."""
+        body = plain(body)
         if not isinstance(body, dict):
             raise bad_payload("The body must be a relationship metadata JSON object.")
         if not str(body.get("@odata.type", "")).endswith("OneToManyRelationshipMetadata"):
@@ -169,7 +186,7 @@ class Registry:
         _name(body.get("SchemaName"), "SchemaName")
         lookup = body.get("Lookup")
         self._check_attribute(lookup, lookups_allowed=True)
-        with self._lock:
+        with self._mutating():
             if body["SchemaName"] in self._relationships:
                 raise DataverseFault(400, DUPLICATE_METADATA,
                                      f"A relationship named {body['SchemaName']} already exists.")
@@ -200,6 +217,18 @@ class Registry:
             return copy.deepcopy(rel)
 
     # ----- helpers ------------------------------------------------------------------------
+    @contextmanager
+    def _mutating(self) -> Iterator[None]:
+        """One change, all or nothing: a failure restores the definitions as they were."""
+        with self._lock:
+            saved = copy.deepcopy((self._entities, self._relationships))
+            try:
+                yield
+            except BaseException:
+                self._entities, self._relationships = saved
+                self.tables = compile_tables(self._entities.values(), self._relationships.values())
+                self.by_logical = {t.logical_name: t for t in self.tables.values()}
+                raise
     def _existing(self, logical: str) -> dict:
         found = self._entities.get(logical.lower())
         if found is None:
@@ -217,8 +246,11 @@ class Registry:
         if not odata_type.endswith("AttributeMetadata"):
             raise bad_payload("An attribute needs its '@odata.type' "
                               "(e.g. Microsoft.Dynamics.CRM.StringAttributeMetadata).")
+        # the Complex* types of CreateEntities are the same attributes under another name
+        attr["@odata.type"] = odata_type.replace(".ComplexAttribute", ".Attribute").replace(
+            ".Complex", ".")
         if kind is None:
-            kind = odata_type.rsplit(".", 1)[-1].removesuffix("AttributeMetadata")
+            kind = attr["@odata.type"].rsplit(".", 1)[-1].removesuffix("AttributeMetadata")
             kind = {"UniqueIdentifier": "Uniqueidentifier"}.get(kind, kind)
             attr["AttributeType"] = kind
         if kind not in ATTRIBUTE_TYPES:

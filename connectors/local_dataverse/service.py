@@ -117,7 +117,8 @@ class Service:
             return answered
         table = self.store.tables.get(res.name)
         if table is None:
-            if res.name.startswith(_CRM) or res.key == "":  # `Name()`: a function call
+            if res.name.startswith(_CRM) or res.key == "" or (method == "POST" and res.key is None):
+                # `Name()` is a function call, a POST to an unknown name an action
                 raise not_implemented(f"The function or action '{res.name}'")
             raise bad_segment(res.name)
         if res.key is None:
