@@ -1,6 +1,6 @@
 """Production settings for gunicorn: `pip install '.[prod]'`, then `gunicorn -c gunicorn.conf.py`.
 
-Configuration comes from the W365_* environment variables (DESIGN §10), as for `w365 serve`.
+Configuration comes from the W365_* environment variables (docs/deploy.md), as for `w365 serve`.
 """
 import os
 
@@ -11,6 +11,25 @@ workers = int(os.environ.get("W365_WORKERS", "2"))
 threads = 8
 # Dataverse waits 60 s for a synchronous webhook; the service answers within its 50 s budget.
 timeout = 90
-graceful_timeout = 60  # bulk runs in progress get time to finish on a restart
-# `/pages/bulk?ids=…` for hundreds of selected contracts is far longer than the 4094-byte default.
-limit_request_line = 0
+graceful_timeout = 60  # bulk runs in progress get time to finish on a restart (worker_exit below)
+# Bounded requests: long selections go through `POST /pages/bulk` (the command script switches to it
+# past 100 ids), so a request line needs no more than gunicorn's maximum; headers at most 16 KiB;
+# bodies are capped at 10 MiB by the app itself.
+limit_request_line = 8190
+limit_request_field_size = 16384
+limit_request_fields = 100
+
+
+def post_worker_init(worker):
+    """Start the worker's sweeps: runs whose process died are resumed, stranded post tasks finished."""
+    from plugin.api.runs import app_runs
+
+    app_runs(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    """On a stop or restart, let the worker's runs finish within the graceful timeout; a run still going
+    then is released (its lease emptied) so that another process resumes it at once."""
+    from plugin.api.runs import close_runs
+
+    close_runs(worker.wsgi, timeout=max(float(server.cfg.graceful_timeout) - 5.0, 1.0))

@@ -23,6 +23,7 @@ W365.GenerateInvoice = (function () {
     bulk: { width: { value: 90, unit: "%" }, height: { value: 85, unit: "%" }, popup: { width: 1100, height: 760 } },
   };
   var TITLES = { generate: "Generate Invoice", bulk: "Generate Invoices" };
+  var POST_IDS_FROM = 100;  // longer selections than this would make a URL too long for some proxies
   var GUID = /^\{?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\}?$/i;
 
   function xrm() {
@@ -37,15 +38,33 @@ W365.GenerateInvoice = (function () {
     return match ? match[1].toLowerCase() : null;
   }
 
-  /** The plugin page URL: `<plugin>/pages/generate?id=…` or `/pages/bulk?ids=…`, the org, an optional key. */
-  function pageUrl(settings, page, ids, orgUrl) {
+  /** The plugin page URL: `<plugin>/pages/generate?id=…` or `/pages/bulk?ids=…` (none past
+      POST_IDS_FROM ids: those go in a form POST), and an optional key. */
+  function pageUrl(settings, page, ids) {
     var base = String(settings.url || "").replace(/\/+$/, "");
     if (!/^https?:\/\//i.test(base)) throw new Error("The plugin URL (environment variable " + VARIABLES.url + ") is not set to an http(s) URL");
-    var query = page === "generate" ? "id=" + encodeURIComponent(ids[0]) : "ids=" + ids.map(encodeURIComponent).join(",");
-    if (orgUrl) query += "&org=" + encodeURIComponent(orgUrl);
+    var query = page === "generate" ? "id=" + encodeURIComponent(ids[0])
+      : ids.length > POST_IDS_FROM ? "" : "ids=" + ids.map(encodeURIComponent).join(",");
     // the key rides in the fragment: never sent to a server, dropped from the address bar by the page
     var fragment = settings.key ? "#key=" + encodeURIComponent(settings.key) : "";
-    return base + "/pages/" + page + "?" + query + fragment;
+    return base + "/pages/" + page + (query ? "?" + query : "") + fragment;
+  }
+
+  /** Open the bulk window for a long selection in `target` (a frame or window name) with a form POST. */
+  function postBulk(url, ids, target, doc) {
+    doc = doc || document;
+    var form = doc.createElement("form");
+    form.method = "POST";
+    form.action = url;
+    form.target = target;
+    var field = doc.createElement("input");
+    field.type = "hidden";
+    field.name = "ids";
+    field.value = ids.join(",");
+    form.appendChild(field);
+    doc.body.appendChild(form);
+    form.submit();
+    form.remove();
   }
 
   /** Read one environment variable: its current value, else its default; null when it does not exist. */
@@ -68,10 +87,6 @@ W365.GenerateInvoice = (function () {
       });
   }
 
-  function orgUrl() {
-    try { return xrm().Utility.getGlobalContext().getClientUrl(); } catch (e) { return null; }
-  }
-
   function alertUser(text) {
     return xrm().Navigation.openAlertDialog({ title: "Generate Invoice", text: text });
   }
@@ -81,7 +96,13 @@ W365.GenerateInvoice = (function () {
     return loadSettings().then(function (settings) {
       var size = SIZES[page];
       if (settings.mode === "window") {
-        xrm().Navigation.openUrl(pageUrl(settings, page, ids, orgUrl()), size.popup);
+        if (page === "bulk" && ids.length > POST_IDS_FROM) {
+          var name = "w365-bulk-" + Date.now();
+          window.open("about:blank", name, "width=" + size.popup.width + ",height=" + size.popup.height);
+          postBulk(pageUrl(settings, page, ids), ids, name);
+        } else {
+          xrm().Navigation.openUrl(pageUrl(settings, page, ids), size.popup);
+        }
         return;
       }
       var data = JSON.stringify({ page: page, ids: ids });
@@ -118,6 +139,20 @@ W365.GenerateInvoice = (function () {
     }, failed);
   }
 
+  /** Close the Dataverse dialog when the framed page's Close button asks (a message from the plugin's origin). */
+  function listenForClose(frame, url) {
+    var origin = new URL(url).origin;
+    window.addEventListener("message", function (event) {
+      if (event.origin !== origin || event.source !== frame.contentWindow) return;
+      if (!event.data || event.data.w365 !== "close") return;
+      var parentDoc = null;
+      try { parentDoc = window.parent.document; } catch (e) { parentDoc = null; }
+      var closeButton = parentDoc && parentDoc.querySelector("button[data-id='dialogCloseIconButton']");
+      if (closeButton) closeButton.click();
+      else window.close();
+    });
+  }
+
   /** The host web resource: frame the page named in its `data` parameter ({page, ids}). */
   function host(frame, search) {
     var data = new URLSearchParams(search).get("data");
@@ -130,7 +165,15 @@ W365.GenerateInvoice = (function () {
     // the URL is rebuilt from the configuration, never taken from the caller, so the frame shows only the plugin
     return loadSettings().then(function (settings) {
       frame.title = TITLES[request.page];
-      frame.src = pageUrl(settings, request.page, request.page === "generate" ? ids.slice(0, 1) : ids, orgUrl());
+      var shown = request.page === "generate" ? ids.slice(0, 1) : ids;
+      var url = pageUrl(settings, request.page, shown);
+      listenForClose(frame, url);
+      if (request.page === "bulk" && shown.length > POST_IDS_FROM) {
+        frame.name = frame.name || "w365-page";
+        postBulk(url, shown, frame.name, frame.ownerDocument);
+      } else {
+        frame.src = url;
+      }
     });
   }
 

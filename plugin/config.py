@@ -20,6 +20,16 @@ def _int(value: str | None, default: int) -> int:
         raise ValueError(f"expected an integer, got {value!r}") from exc
 
 
+def _positive(value: str | None, default: float) -> float:
+    try:
+        number = float(value) if value not in (None, "") else default
+    except ValueError as exc:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from exc
+    if not number > 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything the service reads from its environment (DESIGN §10)."""
@@ -58,6 +68,12 @@ class Config:
     # from the environment (serve, demo, gunicorn); off in a bare Config, so tests opt in.
     task_recovery_interval_s: float | None = None
     task_recovery_grace_s: float = 120.0
+    # Durable runs: the executing process's lease on a run row (W365_RUN_LEASE_S); the sweep that
+    # takes over runs whose lease expired runs in services built from the environment, tests opt in.
+    run_lease_s: float = 30.0
+    run_chunk_rows: int = 250   # rows read and written per step (and per task of a queue worker)
+    run_sweep: bool = False
+    broker_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -90,6 +106,10 @@ class Config:
             payment_webhook_url=get("W365_PAYMENT_WEBHOOK_URL") or None,
             task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
             task_recovery_interval_s=60.0,
+            run_lease_s=_positive(get("W365_RUN_LEASE_S"), 30.0),
+            run_chunk_rows=max(_int(get("W365_RUN_CHUNK_ROWS"), 250), 1),
+            run_sweep=True,
+            broker_url=get("W365_BROKER_URL") or None,
         )
 
     def with_overrides(self, **changes) -> "Config":

@@ -45,7 +45,10 @@ def parse_wcf_date(text: str) -> datetime | None:
     match = _WCF_DATE.match(text)
     if not match:
         return None
-    return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    try:
+        return _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    except (OverflowError, ValueError):  # beyond datetime's years 1..9999: not a date
+        return None
 
 
 def is_key_value_list(value: Any) -> bool:
@@ -299,17 +302,39 @@ class GenerateInvoicesParamsSchema(Schema):
         return data
 
 
-def parse_rows_json(text: str) -> list[dict[str, Any]]:
-    """The `Rows` parameter (or a run's `w365_requestjson`): a JSON array of row objects."""
+def _load_json(text: str) -> Any:
     try:
-        rows = json.loads(text, parse_float=Decimal)
+        value = json.loads(text, parse_float=Decimal)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError({"Rows": ["Not valid JSON."]}) from exc
-    if not is_valid_unicode(rows):
+    if not is_valid_unicode(value):
         raise ValidationError({"Rows": ["Not valid JSON: a \\u escape is an unpaired surrogate."]})
+    return value
+
+
+def parse_rows_json(text: str) -> list[dict[str, Any]]:
+    """The `Rows` parameter (or a run's `w365_requestjson`): a JSON array of row objects."""
+    rows = _load_json(text)
     if not isinstance(rows, list):
         raise ValidationError({"Rows": ["Not a JSON array."]})
     return _RowSchema(many=True).load(rows)
+
+
+def parse_request_json(text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A run's `w365_requestjson`: its rows, and the run-wide options the service keeps with them.
+
+    The command script writes a JSON array of rows; the service writes `{"rows": [...],
+    "onExisting"?, "asOf"?}` when a run has options."""
+    value = _load_json(text)
+    if isinstance(value, dict):
+        rows = value.get("rows")
+        options = {k: value[k] for k in ("onExisting", "asOf") if isinstance(value.get(k), str)}
+        if not isinstance(rows, list):
+            raise ValidationError({"Rows": ["Not a JSON array."]})
+        return _RowSchema(many=True).load(rows), options
+    if not isinstance(value, list):
+        raise ValidationError({"Rows": ["Not a JSON array."]})
+    return _RowSchema(many=True).load(value), {}
 
 
 def is_valid_unicode(value: Any) -> bool:

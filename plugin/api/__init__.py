@@ -24,8 +24,19 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap pre-check for is_
 PUBLIC_ENDPOINTS = {"api.health", "api.openapi_document"}
 
 
+def require_json_content_type() -> None:
+    """415 for a POST whose Content-Type is not `application/json`: a browser cannot send that cross-site
+    without a CORS preflight, which this service never grants (text/plain and form bodies are refused)."""
+    if request.method != "POST":
+        return
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "POST bodies must be sent as Content-Type: application/json",
+                       {"content_type": (request.content_type or "")[:100]})
+
+
 @bp.before_request
 def _authenticate() -> None:
+    require_json_content_type()
     if request.endpoint in PUBLIC_ENDPOINTS:
         g.caller = None
         return

@@ -7,8 +7,11 @@ from flask.typing import ResponseReturnValue
 from plugin.api import bp, caller_dataverse, load_body
 from plugin.api.openapi import HEADER_MAX_LENGTH, doc
 from plugin.app import app_config
+from connectors.dataverse.errors import NotFoundError
 from plugin.errors import ApiError
+from plugin.invoicing.invoice_view import invoice_view
 from plugin.invoicing.single import GenerateRequest, generate, preview
+from schemas.webhook import is_guid
 from schemas.api import (CreateInvoiceRequestSchema, CreateInvoiceResponseSchema, PreviewRequestSchema,
                          PreviewResponseSchema)
 
@@ -53,3 +56,16 @@ def create_invoice() -> ResponseReturnValue:
         raise ApiError(403, "forbidden", result.outcome["message"] or "missing privilege",
                        {"run_id": result.body["run_id"], "result": result.outcome})
     return jsonify(result.body), result.status_code
+
+
+@bp.get("/invoices/<invoice_id>")
+@doc(summary="One invoice with its lines by category (read-only; what the invoice page shows)",
+     responses={200: "the invoice: number, dates, currency, groups of lines, totals"})
+def get_invoice(invoice_id: str) -> ResponseReturnValue:
+    """An invoice, read as the caller."""
+    if not is_guid(invoice_id):
+        raise ApiError(404, "not_found", "no such invoice", {"invoice_id": invoice_id[:100]})
+    try:
+        return jsonify(invoice_view(caller_dataverse(), invoice_id.strip("{}").lower()))
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", "no such invoice", {"invoice_id": invoice_id}) from exc

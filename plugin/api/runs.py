@@ -27,19 +27,27 @@ def app_runs(app: Flask | None = None) -> RunService:
     with _lock:
         service = app.extensions.get(_EXTENSION)
         if service is None:
-            service = RunService(app_dataverse(app), app_config(app))
+            config = app_config(app)
+            queue = None
+            if config.broker_url:  # the distributed engine: workers execute the runs
+                from plugin.invoicing.run_tasks import CeleryRunQueue
+
+                queue = CeleryRunQueue(config)
+            service = RunService(app_dataverse(app), config, queue=queue)
             service.start_task_recovery()  # in the background: a sweep now, then periodically
+            service.start_run_sweep()      # runs whose process died are resumed here
             app.extensions[_EXTENSION] = service
         return service
 
 
-def close_runs(app: Flask) -> bool:
-    """Let the app's runs in progress finish and stop its workers; False when it never ran one."""
+def close_runs(app: Flask, timeout: float | None = None) -> bool:
+    """Let the app's runs in progress finish (within `timeout` s; the others are released for another
+    process to resume) and stop its workers; False when it never ran one."""
     with _lock:
         service = app.extensions.pop(_EXTENSION, None)
     if service is None:
         return False
-    service.close()
+    service.close(timeout)
     return True
 
 

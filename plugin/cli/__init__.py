@@ -14,6 +14,7 @@ _COMMAND_MODULES = {
     "bulk": ["bulk"],
     "registration": ["register", "unregister", "registration_status"],
     "provisioning": ["provision", "provision_status"],
+    "worker": ["worker"],
 }
 
 

@@ -34,18 +34,19 @@ def _read_ids(ids: tuple[str, ...], ids_file: str | None) -> list[str]:
     found = _split_ids(texts)
     if not found:
         raise click.UsageError("give the contracts with --ids or --ids-file")
-    return list(dict.fromkeys(parse_contract_id(i) for i in found))
+    return [parse_contract_id(i) for i in found]  # a repeated id stays: its row is Skipped as a duplicate
 
 
 def _table_text(view: RunView) -> str:
     body = view.as_json()
     rows = []
-    for row in body["rows"]:
+    for row, row_result in zip(body["rows"], view.results):
         result, invoice = row["result"], row["result"]["invoice"] or {}
         tasks = ", ".join(f"{t['task']} {t['status']}" for t in result["post_tasks"])
+        currency = (row_result.outcome.currency if row_result.outcome is not None else None) or ""
+        total = f"{invoice['total']} {currency}".strip() if invoice.get("total") else ""
         rows.append([str(row["row_index"] + 1), row["name"] or row["billing_contract_id"], row["cycle"] or "",
-                     result["status"], invoice.get("number") or "", invoice.get("total") or "",
-                     result["message"] or "", tasks])
+                     result["status"], invoice.get("number") or "", total, result["message"] or "", tasks])
     counts = body["counts"]
     summary = (f"run {view.run_id}: {body['status']} - created {counts['created']}, "
                f"skipped {counts['skipped']}, failed {counts['failed']}")
@@ -68,6 +69,8 @@ def _table_text(view: RunView) -> str:
 def bulk(ids: tuple[str, ...], ids_file: str | None, post_tasks: bool, on_existing: str | None,
          as_of: str | None, fmt: str, more_ids: tuple[str, ...]) -> None:
     """Invoice many contracts in one run (each its default cycle), with a progress bar.
+
+    Exits 1 when any row Failed (0 when every row is Created or Skipped).
 
     Ids: `--ids A,B`, `--ids A --ids B`, `--ids A B` or `--ids-file F`.
     """
@@ -92,3 +95,5 @@ def bulk(ids: tuple[str, ...], ids_file: str | None, post_tasks: bool, on_existi
         click.echo(results_csv(view), nl=False)
     else:
         click.echo(_table_text(view))
+    if view.counts()["failed"]:
+        sys.exit(1)  # a script must notice that some contracts were not invoiced

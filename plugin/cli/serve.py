@@ -18,6 +18,7 @@ DEMO_DB = DEMO_DIR / "dataverse.sqlite3"
 DEMO_DATAVERSE_PORT = 8800
 DEMO_PLUGIN_PORT = 5000
 DEMO_LINKED_CONTRACTS = 5
+SHUTDOWN_GRACE_S = 50.0  # as gunicorn's graceful timeout less a margin (gunicorn.conf.py)
 
 
 class BackgroundServer:
@@ -79,7 +80,7 @@ def _serve_until_interrupted(server: BaseWSGIServer) -> None:
     from plugin.api.runs import app_runs
 
     _stop_on_sigterm()
-    app_runs(server.app)  # starts the sweep for post-invoicing tasks a previous process left Queued
+    app_runs(server.app)  # starts the sweeps: post-invoicing tasks left Queued, runs whose process died
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -90,11 +91,12 @@ def _serve_until_interrupted(server: BaseWSGIServer) -> None:
 
 
 def _finish_runs(app) -> None:
-    """Let bulk runs and post-invoicing tasks in progress finish (while Dataverse is still up)."""
+    """Let bulk runs and post-invoicing tasks in progress finish (while Dataverse is still up) within the
+    graceful time; a run still going then is released, and another process of the service resumes it."""
     from plugin.api.runs import close_runs
 
-    click.echo("Stopping: invoice runs in progress finish first…")
-    close_runs(app)
+    click.echo(f"Stopping: invoice runs in progress get up to {SHUTDOWN_GRACE_S:.0f} s to finish…")
+    close_runs(app, timeout=SHUTDOWN_GRACE_S)
 
 
 def _port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -186,6 +188,11 @@ def demo(port: int | None, dataverse_port: int | None, contracts: int) -> None:
         if ids:
             click.echo(f"Bulk window:     {base}/pages/bulk?ids={','.join(ids)}")
             click.echo(f"Dialog:          {base}/pages/generate?id={ids[0]}")
+        click.echo("")
+        click.echo("Every other w365 command reaches this Dataverse with these two lines in the environment")
+        click.echo("(export them in another shell, or put them in a .env file here):")
+        click.echo(f"  W365_DATAVERSE_URL={dv.url}")
+        click.echo(f"  W365_DATAVERSE_TOKEN={config.dataverse_token}")
         click.echo("Press Ctrl-C to stop.")
         _serve_until_interrupted(server)
     finally:

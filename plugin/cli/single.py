@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from typing import Any, Callable
 
 import click
@@ -120,6 +121,34 @@ def preview(contract_id: str, cycle: str | None, as_of: str | None, as_json: boo
     _print(body, as_json, format_preview)
 
 
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a prompt (stdin is a terminal)."""
+    return sys.stdin.isatty()
+
+
+def _confirm_reinvoice(client: Any, contract_id: str, cycle: str | None, as_of: Any, cycle_range: int) -> str:
+    """The on-existing choice when none was given: confirmed at a prompt for an invoiced cycle, else skip.
+
+    "skip" for a cycle that is not invoiced makes sure that a cycle invoiced by someone else meanwhile
+    never gets an additional invoice that nobody confirmed.
+    """
+    from plugin.invoicing.single import preview as preview_invoice
+
+    body = preview_invoice(client, contract_id, cycle, as_of, cycle_range)
+    if body["cycle"]["status"] != "invoiced":
+        return "skip"
+    existing = ", ".join(i["number"] or i["id"] for i in body["existing_invoices"]) or "an invoice"
+    state = f"Cycle {body['cycle']['key']} is already invoiced ({existing})."
+    if not stdin_is_terminal():
+        click.echo(f"Error: {state} Nothing was created. To create an additional invoice, run again with "
+                   "--on-existing create_additional (or --on-existing skip to skip it).", err=True)
+        raise SystemExit(2)
+    if not click.confirm(f"{state} Create an additional invoice?", default=False, err=True):
+        click.echo("Nothing was created.", err=True)
+        raise SystemExit(1)
+    return "create_additional"
+
+
 @click.command("generate")
 @click.argument("contract_id")
 @click.option("--cycle", help=_CYCLE_HELP)
@@ -132,12 +161,19 @@ def preview(contract_id: str, cycle: str | None, as_of: str | None, as_json: boo
 @_api_errors
 def generate(contract_id: str, cycle: str | None, on_existing: str | None, as_of: str | None,
              idempotency_key: str | None, as_json: bool) -> None:
-    """Generate one invoice for a contract (never post-invoicing tasks)."""
+    """Generate one invoice for a contract (never post-invoicing tasks).
+
+    An already invoiced cycle gets an additional invoice only when confirmed: at the prompt on a
+    terminal, or with `--on-existing create_additional` (elsewhere it exits 2 and creates nothing).
+    """
     from plugin.invoicing.single import GenerateRequest, generate as generate_invoice
 
     config = load_config()
-    result = generate_invoice(connect(config), GenerateRequest(
-        contract_id=parse_contract_id(contract_id), cycle=cycle, as_of=parse_as_of(as_of), on_existing=on_existing),
+    client, contract_id, as_of_date = connect(config), parse_contract_id(contract_id), parse_as_of(as_of)
+    if on_existing is None:
+        on_existing = _confirm_reinvoice(client, contract_id, cycle, as_of_date, config.invoicing_cycle_range)
+    result = generate_invoice(client, GenerateRequest(
+        contract_id=contract_id, cycle=cycle, as_of=as_of_date, on_existing=on_existing),
         source="cli", run_key=idempotency_key, cycle_range=config.invoicing_cycle_range)
     _print(result.body, as_json, format_result)
     if result.outcome["status"] == "failed":

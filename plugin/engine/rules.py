@@ -88,7 +88,8 @@ def mid_cycle_lines(data: ContractData, cycle: Cycle) -> tuple[list[RuleLine], l
             sign = "+" if lcl.quantity_change >= 0 else ""
             lines.append(RuleLine((1, d, lcl.id), InvoiceLine(
                 category=LineCategory.MID_CYCLE_CHANGE, name=sub.name,
-                description=f"{sub.name}: {sign}{plain(lcl.quantity_change)} from {d.isoformat()}",
+                # the date lives in the line's period, shown in the reader's own date format
+                description=f"{sub.name}: {sign}{plain(lcl.quantity_change)} mid-cycle change",
                 period_start=d, period_end=k.end, quantity=lcl.quantity_change, unit_price=unit,
                 proration_factor=factor, amount=amount, taxable=sub.taxable,
                 subscription_id=sub.id, change_log_id=lcl.id)))

@@ -161,8 +161,13 @@ def currency_from_row(row: Row | None) -> Currency:
 def contract_from_row(row: Row, currency_row: Row | None = None) -> Contract:
     """A `w365_billingcontracts` row (and its currency) as a `Contract`."""
     what = "billing contract"
+    contract_type = read_choice(row.get("w365_type"), "w365_type", ContractType, ContractType.RECURRING)
+    frequency = row.get("w365_billingfrequency")
+    if contract_type is ContractType.ITEM_BASED and frequency is None:
+        frequency = 1  # Item Based contracts have no cycles: their frequency is never used, and often null
     months = read_int(
-        _get(row, "w365_billingfrequency", required=True, what=what), "w365_billingfrequency", 1
+        _get({"w365_billingfrequency": frequency}, "w365_billingfrequency", required=True, what=what),
+        "w365_billingfrequency", 1,
     )
     if months <= 0:
         raise InvalidRecord(
@@ -176,7 +181,7 @@ def contract_from_row(row: Row, currency_row: Row | None = None) -> Contract:
         name=row.get("w365_name") or "",
         account_id=lookup(row, "w365_customer"),
         account_name=formatted(row, "_w365_customer_value"),
-        type=read_choice(row.get("w365_type"), "w365_type", ContractType, ContractType.RECURRING),
+        type=contract_type,
         months=months,
         policy=read_choice(
             row.get("w365_billingpolicy"),

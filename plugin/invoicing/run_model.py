@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -15,7 +16,10 @@ RUN_STATUS_LABELS = {RUN_RUNNING: "running", RUN_COMPLETED: "completed",
                      RUN_COMPLETED_WITH_ERRORS: "completed_with_errors"}
 SOURCE_LABELS = {value: name for name, value in SOURCES.items()}
 PENDING = "pending"
-CSV_HEADER = ["billing_contract_id", "name", "cycle", "result", "invoice_number", "invoice_total", "message"]
+CSV_HEADER = ["billing_contract_id", "name", "cycle", "result", "invoice_number", "invoice_total", "currency",
+              "message"]
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -135,14 +139,31 @@ class RunView:
         }
 
 
+def csv_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula is prefixed with `'`."""
+    text = "" if value is None else str(value)
+    if _PLAIN_NUMBER.match(text):  # a credit's "-12.50" stays a number: it cannot be a formula
+        return text
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def csv_rows(view: RunView) -> list[list[str]]:
+    """The Result as CSV cells, one list per row in request order (`CSV_HEADER` columns)."""
+    lines = []
+    for row, result in zip(view.as_json()["rows"], view.results):
+        answer = row["result"]
+        invoice = answer["invoice"] or {}
+        currency = result.outcome.currency if result.outcome is not None and invoice else None
+        lines.append([csv_cell(v) for v in (
+            row["billing_contract_id"], row["name"], row["cycle"], answer["status"], invoice.get("number"),
+            invoice.get("total"), currency, answer["message"])])
+    return lines
+
+
 def results_csv(view: RunView) -> str:
     """The Result as CSV (`CSV_HEADER`, then one line per row in request order)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    for row in view.as_json()["rows"]:
-        result = row["result"]
-        invoice = result["invoice"] or {}
-        writer.writerow([row["billing_contract_id"], row["name"] or "", row["cycle"] or "", result["status"],
-                         invoice.get("number") or "", invoice.get("total") or "", result["message"] or ""])
+    writer.writerows(csv_rows(view))
     return out.getvalue()

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Iterable
 
@@ -78,6 +78,53 @@ def plan_row(row: RunRow, loaded: LoadedContract | None, *, on_existing: str | N
         plan.draft = draft
         plan.tasks = tuple(planned_tasks(loaded.contract_row, row.trigger))
     return plan
+
+
+@dataclass
+class RunMemory:
+    """What a run remembers across its chunks, so that every row is decided against the run's start.
+
+    A contract's later rows are read after its earlier rows are written (a later pass), when its
+    default cycle has moved on: a row without a cycle means the default *at the run's start*, and
+    a row repeating an earlier row's (contract, cycle) is Skipped, never invoiced twice.
+    """
+
+    first_row: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    defaults: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_done(cls, rows: list[RunRow], outcomes: list[RowOutcome | None]) -> "RunMemory":
+        """The memory of a run resumed by another process, rebuilt from the rows already answered."""
+        memory = cls()
+        for row, outcome in sorted(zip(rows, outcomes), key=lambda pair: pair[0].index):
+            if outcome is None:
+                continue
+            memory.first_row.setdefault((row.billing_contract_id, outcome.cycle), row.index)
+            if row.cycle is None:
+                memory.defaults.setdefault(row.billing_contract_id, outcome.cycle)
+        return memory
+
+    def pin_default(self, row: RunRow, loaded: LoadedContract | None, *, as_of: date, cycle_range: int) -> RunRow:
+        """The row with its cycle pinned to the contract's default as first read (rows with no cycle)."""
+        if loaded is None:
+            return row
+        if row.billing_contract_id not in self.defaults:
+            try:
+                self.defaults[row.billing_contract_id] = resolve_cycle(loaded.data, None, as_of, cycle_range).key
+            except EngineError:
+                self.defaults[row.billing_contract_id] = None
+        if row.cycle is not None:
+            return row
+        return replace(row, cycle=self.defaults[row.billing_contract_id])
+
+    def duplicate_of(self, plan: RowPlan) -> RowPlan:
+        """The plan itself, or Skipped "duplicate of row N" (rows counted from 1)."""
+        cycle = plan.option.key if plan.option is not None else plan.row.cycle
+        first = self.first_row.setdefault((plan.row.billing_contract_id, cycle), plan.row.index)
+        if first == plan.row.index:
+            return plan
+        return RowPlan(row=plan.row, correlation_id=plan.correlation_id, contract=plan.contract,
+                       outcome=RowOutcome(status="skipped", cycle=cycle, message=f"duplicate of row {first + 1}"))
 
 
 def read_contracts(client: DataverseClient, ids: list[str]) -> dict[str, LoadedContract | Exception]:

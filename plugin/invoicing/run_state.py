@@ -112,6 +112,13 @@ class RunRegistry:
                 dropped = self._runs.pop(rid)
                 self._keys.pop(dropped.run_key or "", None)
 
+    def remove(self, run_id: str) -> None:
+        """Forget a run (another process executes it now)."""
+        with self._lock:
+            dropped = self._runs.pop(run_id, None)
+            if dropped is not None:
+                self._keys.pop(dropped.run_key or "", None)
+
     def get(self, run_id_or_key: str) -> RunState | None:
         """The state of a run by id or run key, if this process knows it."""
         with self._lock:

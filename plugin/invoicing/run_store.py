@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Iterable
 
 from marshmallow import ValidationError
@@ -11,10 +12,12 @@ from connectors.dataverse import DataverseClient, odata
 from connectors.dataverse.errors import NotFoundError, PreconditionFailedError
 from plugin.invoicing.run_model import SOURCE_LABELS, RunRequest, RunRow, rows_from_dicts
 from plugin.invoicing.writes import MODE_BULK, RUN_RUNNING, run_record
-from schemas.webhook import is_guid, normalise_guid, parse_rows_json
+from plugin.invoicing.run_lease import LeaseState
+from schemas.webhook import is_guid, normalise_guid, parse_request_json
 
 RUN_COLUMNS = ["w365_invoicerunid", "w365_runkey", "w365_mode", "w365_source", "w365_requestjson",
-               "w365_status", "w365_total", "w365_created", "w365_skipped", "w365_failed"]
+               "w365_status", "w365_total", "w365_created", "w365_skipped", "w365_failed",
+               "_w365_initiatinguser_value", "w365_leaseowner", "w365_leaseexpires", "modifiedon", "createdon"]
 ITEM_COLUMNS = ["w365_invoicerunitemid", "w365_rowindex", "_w365_billingcontract_value", "w365_cyclekey",
                 "w365_triggerposttasks", "w365_result", "_w365_invoice_value", "w365_message",
                 "w365_correlationid"]
@@ -31,17 +34,31 @@ class RunRecord:
     rows: tuple[RunRow, ...]
     etag: str | None = None
     mode: int | None = MODE_BULK   # MODE_SINGLE: one Create press (POST /invoices, w365_GenerateInvoice)
+    on_existing: str | None = None
+    as_of: date | None = None
+    initiating_user_id: str | None = None
+    lease: LeaseState | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "RunRecord":
-        """Parse a read row; the requested rows come from `w365_requestjson`."""
+        """Parse a read row; the requested rows and run options come from `w365_requestjson`."""
+        rows, options = (), {}
         try:
-            rows = rows_from_dicts(parse_rows_json(row["w365_requestjson"])) if row.get("w365_requestjson") else ()
+            if row.get("w365_requestjson"):
+                found, options = parse_request_json(row["w365_requestjson"])
+                rows = rows_from_dicts(found)
         except ValidationError:
             rows = ()
+        try:
+            as_of = date.fromisoformat(options["asOf"]) if options.get("asOf") else None
+        except ValueError:
+            as_of = None
         return cls(run_id=str(row["w365_invoicerunid"]).lower(), run_key=row.get("w365_runkey") or "",
                    status=row.get("w365_status"), source=SOURCE_LABELS.get(row.get("w365_source")),
-                   rows=rows, etag=row.get("@odata.etag"), mode=row.get("w365_mode"))
+                   rows=rows, etag=row.get("@odata.etag"), mode=row.get("w365_mode"),
+                   on_existing=options.get("onExisting"), as_of=as_of,
+                   initiating_user_id=row.get("_w365_initiatinguser_value"),
+                   lease=LeaseState.from_row(row) if "w365_leaseexpires" in row else None)
 
 
 def valid_run_key(key: str) -> bool:
@@ -49,10 +66,12 @@ def valid_run_key(key: str) -> bool:
     return 0 < len(key) <= 100 and not any(ord(c) < 32 or ord(c) == 127 for c in key)
 
 
-def _start_columns(request: RunRequest, run_key: str) -> dict[str, Any]:
-    return run_record(run_key=run_key, mode=MODE_BULK, source=request.source,
-                      rows=[row.request_json() for row in request.rows],
-                      initiating_user_id=request.initiating_user, status=RUN_RUNNING)
+def _start_columns(request: RunRequest, run_key: str, lease: dict[str, Any]) -> dict[str, Any]:
+    options = {"onExisting": request.on_existing, "asOf": request.as_of.isoformat() if request.as_of else None}
+    return {**run_record(run_key=run_key, mode=MODE_BULK, source=request.source,
+                         rows=[row.request_json() for row in request.rows],
+                         initiating_user_id=request.initiating_user, status=RUN_RUNNING, options=options),
+            **lease}
 
 
 def user_of_object_id(client: DataverseClient, object_id: str) -> str | None:
@@ -83,15 +102,15 @@ def find_run(client: DataverseClient, run_id_or_key: str) -> RunRecord | None:
     return find_run_by_key(client, run_id_or_key)
 
 
-def open_run(client: DataverseClient, request: RunRequest) -> tuple[RunRecord, bool]:
-    """Create the run row for `request`, or find the one its run key already names.
+def open_run(client: DataverseClient, request: RunRequest, lease: dict[str, Any]) -> tuple[RunRecord, bool]:
+    """Create the run row for `request` with `lease` (see run_lease), or find the one its run key names.
 
     Returns the record and whether this call owns its execution: True for a new row, and for a row
     the command script wrote (no status yet) that this call claimed; False for a replay.
     """
     key = request.run_key or str(uuid.uuid4())
     try:
-        run_id = client.upsert("w365_invoiceruns", {"w365_runkey": key}, _start_columns(request, key),
+        run_id = client.upsert("w365_invoiceruns", {"w365_runkey": key}, _start_columns(request, key, lease),
                                only_create=True)
         return RunRecord(run_id=run_id.lower(), run_key=key, status=RUN_RUNNING, source=request.source,
                          rows=request.rows), True
@@ -104,7 +123,7 @@ def open_run(client: DataverseClient, request: RunRequest) -> tuple[RunRecord, b
         return existing, False
     rows = request.rows or existing.rows
     try:
-        client.update("w365_invoiceruns", existing.run_id, _start_columns(request.with_rows(rows), key),
+        client.update("w365_invoiceruns", existing.run_id, _start_columns(request.with_rows(rows), key, lease),
                       etag=existing.etag)
     except PreconditionFailedError:  # claimed by a concurrent delivery of the same RunId
         return find_run_by_key(client, key) or existing, False
@@ -112,10 +131,11 @@ def open_run(client: DataverseClient, request: RunRequest) -> tuple[RunRecord, b
                      rows=rows), True
 
 
-def claim_for_retry(client: DataverseClient, record: RunRecord) -> bool:
-    """Set a finished run back to Running (If-Match on its ETag); False when someone else did first."""
+def claim_for_retry(client: DataverseClient, record: RunRecord, lease: dict[str, Any]) -> bool:
+    """Set a finished run back to Running under `lease` (If-Match on its ETag); False when someone else did
+    first."""
     try:
-        client.update("w365_invoiceruns", record.run_id, {"w365_status": RUN_RUNNING}, etag=record.etag)
+        client.update("w365_invoiceruns", record.run_id, {"w365_status": RUN_RUNNING, **lease}, etag=record.etag)
     except PreconditionFailedError:
         return False
     return True

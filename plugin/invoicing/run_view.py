@@ -25,12 +25,15 @@ def contract_names(client: DataverseClient, contract_ids: Iterable[str]) -> dict
                                      select=["w365_billingcontractid", "w365_name"], chunk_size=IN_CHUNK)}
 
 
-def _precisions(client: DataverseClient, invoices: Iterable[dict[str, Any]]) -> dict[str, int]:
+def _currencies(client: DataverseClient, invoices: Iterable[dict[str, Any]]) -> dict[str, tuple[int, str | None]]:
+    """Currency id -> (precision, ISO code); a null precision reads as 2, and 0 is a precision."""
     ids = sorted({str(i["_transactioncurrencyid_value"]).lower() for i in invoices
                   if i.get("_transactioncurrencyid_value")})
     rows = client.query_in("transactioncurrencies", "transactioncurrencyid", ids,
-                           select=["transactioncurrencyid", "currencyprecision"]) if ids else []
-    return {str(r["transactioncurrencyid"]).lower(): int(r.get("currencyprecision") or 2) for r in rows}
+                           select=["transactioncurrencyid", "currencyprecision", "isocurrencycode"]) if ids else []
+    return {str(r["transactioncurrencyid"]).lower(): (
+        2 if r.get("currencyprecision") is None else int(r["currencyprecision"]), r.get("isocurrencycode"))
+        for r in rows}
 
 
 def _existing_for(invoices: list[dict[str, Any]], contract_id: str, cycle: str | None,
@@ -54,7 +57,7 @@ def outcomes_from_items(client: DataverseClient, items: list[dict[str, Any]]) ->
     invoices = list(client.query_in("invoices", "_w365_billingcontract_value", sorted(contract_ids),
                                     select=_INVOICE_COLUMNS, chunk_size=IN_CHUNK)) if contract_ids else []
     by_id = {str(i["invoiceid"]).lower(): i for i in invoices}
-    precisions = _precisions(client, invoices)
+    currencies = _currencies(client, invoices)
     outcomes = {}
     for item in items:
         if not item.get("w365_result"):
@@ -62,16 +65,16 @@ def outcomes_from_items(client: DataverseClient, items: list[dict[str, Any]]) ->
         status = RESULT_NAMES[item["w365_result"]]
         contract_id = str(item.get("_w365_billingcontract_value") or "").lower()
         own = by_id.get(str(item.get("_w365_invoice_value") or "").lower()) if status == "created" else None
-        invoice = None
+        invoice, code = None, None
         if own is not None:
             total = own.get("totalamount")
-            precision = precisions.get(str(own.get("_transactioncurrencyid_value")).lower(), 2)
+            precision, code = currencies.get(str(own.get("_transactioncurrencyid_value")).lower(), (2, None))
             invoice = {"id": own["invoiceid"], "number": own.get("invoicenumber"),
                        "total": None if total is None else money_str(total, precision)}
         cycle = item.get("w365_cyclekey")
         outcomes[int(item["w365_rowindex"])] = RowOutcome(
             status=status, cycle=cycle, invoice=invoice, message=item.get("w365_message"),
-            existing_invoices=_existing_for(invoices, contract_id, cycle, own))
+            existing_invoices=_existing_for(invoices, contract_id, cycle, own), currency=code)
     return outcomes
 
 

@@ -6,7 +6,7 @@ client that already acts as the right user. A single manual invoice never queues
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +154,8 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
     """Generate one invoice (DESIGN §5, §7): at most once per `run_key`, never with post tasks.
 
     Raises ApiError for bad input (404 contract, 4xx cycle, 409 `stale_preview`/`no_cycle_available`).
-    A 403 from Dataverse is returned as a failed result with `privilege_error` and nothing written.
+    A 403 from Dataverse is a failed result with `privilege_error`, recorded like any failed row (run item
+    Failed, schedule Error) where the user may write those.
     """
     contract_id = request.contract_id.lower()
     if run_key is not None:
@@ -203,8 +204,6 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
         fill_invoice_numbers(client, [outcome])
         return _answer(run_id, outcome)
     outcome = interpret_failure(client, plan, result)
-    if outcome.privilege_error:
-        return _answer(run_id, outcome, privilege_error=True)
     if outcome.replayed or (result.error is not None and result.error.status == 412):
         replayed = _replay(client, run_key, contract_id, request.cycle)
         if replayed is not None:
@@ -212,9 +211,10 @@ def generate(client: "DataverseClient", request: GenerateRequest, *, source: str
     if outcome.status == "skipped":
         return _record(client, run_body(RUN_COMPLETED, (0, 1, 0)), contract_id, outcome, correlation_id,
                        run_key, run_id, cycle=request.cycle)
-    return _record(client, run_body(RUN_COMPLETED_WITH_ERRORS, (0, 0, 1)), contract_id, outcome,
-                   correlation_id, run_key, run_id, schedule_failure=(draft.contract, draft.option),
-                   cycle=request.cycle)
+    recorded = _record(client, run_body(RUN_COMPLETED_WITH_ERRORS, (0, 0, 1)), contract_id, outcome,
+                       correlation_id, run_key, run_id, schedule_failure=(draft.contract, draft.option),
+                       cycle=request.cycle)
+    return replace(recorded, privilege_error=recorded.privilege_error or outcome.privilege_error)
 
 
 def _record(client: "DataverseClient", run: dict[str, Any], contract_id: str, outcome: RowOutcome,

@@ -59,6 +59,7 @@ class RowOutcome:
     replayed: bool = False                      # the run / run item exists: an earlier delivery wrote it
     privilege_error: bool = False               # Dataverse refused for lack of privilege (403)
     error: DataverseError | None = None
+    currency: str | None = None                 # the invoice's ISO currency code (CSV only)
 
     def as_json(self) -> dict[str, Any]:
         """`{status, invoice, existing_invoices, message}` (the API's `result`)."""
@@ -128,15 +129,18 @@ def created_message(draft: InvoiceDraft) -> str:
 def run_record(*, run_key: str, mode: int, source: str, rows: Sequence[dict[str, Any]],
                initiating_user_id: str | None = None, status: int = RUN_RUNNING,
                counts: tuple[int, int, int] | None = None, name: str | None = None,
-               run_id: str | None = None) -> dict[str, Any]:
+               run_id: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """A `w365_invoiceruns` body; `rows` are the requested rows (see `request_row`), kept as JSON;
-    `counts` = (created, skipped, failed); `run_id` sets the row's id (known before it is written)."""
+    `counts` = (created, skipped, failed); `run_id` sets the row's id (known before it is written);
+    `options` (run-wide `onExisting`, `asOf`) are kept with the rows so another process can resume."""
     created, skipped, failed = counts or (0, 0, 0)
     kind = "single" if mode == MODE_SINGLE else f"bulk, {len(rows)} rows"
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    request = {"rows": list(rows), **options} if options else list(rows)
     record: dict[str, Any] = {
         "w365_name": name or f"Generate Invoice ({kind}) {_utc_text(now_utc())}",
         "w365_runkey": run_key, "w365_mode": mode, "w365_source": SOURCES[source],
-        "w365_requestjson": dumps(list(rows)), "w365_status": status, "w365_total": len(rows),
+        "w365_requestjson": dumps(request), "w365_status": status, "w365_total": len(rows),
         "w365_created": created, "w365_skipped": skipped, "w365_failed": failed,
     }
     if run_id:
@@ -241,7 +245,8 @@ def created_outcome(plan: PlannedInvoice, result: ChangesetResult) -> RowOutcome
         status="created", cycle=draft.cycle_key,
         invoice={"id": str(invoice_id).lower() if invoice_id else None, "number": body.get("invoicenumber"),
                  "total": money_str(draft.totals.total, draft.precision)},
-        existing_invoices=existing_json(draft), message=created_message(draft))
+        existing_invoices=existing_json(draft), message=created_message(draft),
+        currency=draft.contract.currency.code)
 
 
 def fill_invoice_numbers(client: "DataverseClient", outcomes: Iterable[RowOutcome]) -> None:

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from flask import render_template, request
 
 from plugin.app import app_config
+from plugin.auth import is_loopback
 from plugin.pages import bp
 from schemas.webhook import is_guid, normalise_guid
 
@@ -35,26 +36,19 @@ def parse_guid_list(text: str) -> tuple[list[str], list[str]]:
     return ids, bad
 
 
-def _https_origin(url: str | None) -> str | None:
-    """`url` reduced to its origin when it is an https URL (a Dataverse org), else None."""
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
-        return None
-    return f"https://{parts.netloc}"
-
-
 def _page_context() -> dict[str, str | None]:
-    """Where the page's scripts find the API, and where an invoice can be opened."""
+    """Where the page's scripts find the API, and where an invoice opens (`{id}` stands for its id).
+
+    The org is the configured Dataverse URL, never a URL parameter (a link must not lead elsewhere);
+    against a local Dataverse (loopback) invoices open in the read-only invoice page.
+    """
     config = app_config()
-    # the org: from the command button (`org=`, its getClientUrl), else a real org's configured URL
-    org_url = _https_origin(request.args.get("org")) or _https_origin(config.dataverse_url)
-    return {
-        "api_base": f"{request.script_root}/api/v1",
-        "org_url": org_url,
-        "dataverse_api": f"{config.dataverse_url.rstrip('/')}/api/data/v9.2/",
-    }
+    org = config.dataverse_url.rstrip("/")
+    if is_loopback(urlsplit(org).hostname):
+        invoice_url = f"{request.script_root}/pages/invoice?id={{id}}"
+    else:
+        invoice_url = f"{org}/main.aspx?pagetype=entityrecord&etn=invoice&id={{id}}"
+    return {"api_base": f"{request.script_root}/api/v1", "invoice_url": invoice_url}
 
 
 @bp.after_request
@@ -93,11 +87,22 @@ def generate() -> tuple[str, int]:
     return html, 400 if error else 200
 
 
-@bp.get("/bulk")
+@bp.route("/bulk", methods=["GET", "POST"])
 def bulk() -> tuple[str, int]:
-    """The bulk Generate Invoice window (`?ids=<id>,<id>,…`)."""
-    ids, bad = parse_guid_list(request.args.get("ids", ""))
+    """The bulk Generate Invoice window (`?ids=<id>,<id>,…`, or a form POST of `ids` for long selections)."""
+    source = request.form if request.method == "POST" else request.args
+    ids, bad = parse_guid_list(source.get("ids", ""))
     error = _bulk_error(ids, bad)
     html = render_template("pages/bulk.html", contract_ids=[] if error else ids, page_error=error,
                            **_page_context())
+    return html, 400 if error else 200
+
+
+@bp.get("/invoice")
+def invoice() -> tuple[str, int]:
+    """A read-only view of one invoice (`?id=`), where "Open invoice" leads against a local Dataverse."""
+    raw = request.args.get("id", "")
+    invoice_id = parse_guid(raw) if raw else None
+    error = None if invoice_id else "No invoice was given (the id= parameter is missing or not an invoice id)."
+    html = render_template("pages/invoice.html", invoice_id=invoice_id, page_error=error, **_page_context())
     return html, 400 if error else 200

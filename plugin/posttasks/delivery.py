@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import smtplib
 import ssl
 import tempfile
@@ -26,9 +27,23 @@ def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def outbox_filename(invoice_number: str | None, suffix: str) -> str:
+    """`<invoice number><suffix>` reduced to `[A-Za-z0-9._-]`, never a hidden or relative name."""
+    stem = _UNSAFE_NAME_CHARS.sub("_", invoice_number or "invoice").lstrip(".") or "invoice"
+    return stem + suffix
+
+
 def write_outbox(directory: str, filename: str, content: bytes) -> Path:
-    """Write `content` to `directory/filename` atomically (a reader never sees half a file)."""
+    """Write `content` to `directory/filename` atomically (a reader never sees half a file).
+
+    Raises PermissionError when the name would resolve outside the directory."""
     folder = Path(directory)
+    target = (folder / filename).resolve()
+    if target.parent != folder.resolve():
+        raise PermissionError("the outbox file name leads outside the outbox directory")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:

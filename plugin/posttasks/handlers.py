@@ -1,13 +1,16 @@
 """One attempt at a task: Send, Sync or Charge, each to its target or its fallback (DESIGN §6)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from plugin.config import Config
-from plugin.posttasks.delivery import (PermanentTaskError, json_bytes, post_signed, send_smtp,
+from plugin.posttasks.delivery import (PermanentTaskError, json_bytes, outbox_filename, post_signed, send_smtp,
                                        smtp_sender, write_outbox)
 from plugin.posttasks.documents import charge_request, invoice_document, invoice_email
 from plugin.posttasks.model import Outcome, TaskContext, TaskStatus, TaskType
+
+log = logging.getLogger(__name__)
 
 NO_CONTACT_EMAIL = "no primary billing contact email"
 NO_PAYMENT_PROCESSOR = "no payment processor configured"
@@ -39,16 +42,17 @@ def _send(ctx: TaskContext, settings: TaskSettings) -> Outcome:
     if settings.smtp_url:
         send_smtp(invoice_email(ctx, smtp_sender(settings.smtp_url)), settings.smtp_url, settings.timeout_s)
         return Outcome(TaskStatus.SUCCEEDED, f"sent to {ctx.contact_email}")
-    path = write_outbox(settings.outbox_dir, f"{ctx.invoice_number}.send.eml",
-                        invoice_email(ctx, "invoices@w365.local").as_bytes())
-    return Outcome(TaskStatus.SUCCEEDED, f"no SMTP configured: written to {path}")
+    name = outbox_filename(ctx.invoice_number, ".send.eml")
+    write_outbox(settings.outbox_dir, name, invoice_email(ctx, "invoices@w365.local").as_bytes())
+    return Outcome(TaskStatus.SUCCEEDED, f"no SMTP configured: written to the outbox as {name}")
 
 
 def _sync(ctx: TaskContext, settings: TaskSettings) -> Outcome:
     document = invoice_document(ctx)
     if not settings.accounting_url:
-        path = write_outbox(settings.outbox_dir, f"{ctx.invoice_number}.sync.json", json_bytes(document))
-        return Outcome(TaskStatus.SUCCEEDED, f"no accounting webhook configured: written to {path}")
+        name = outbox_filename(ctx.invoice_number, ".sync.json")
+        write_outbox(settings.outbox_dir, name, json_bytes(document))
+        return Outcome(TaskStatus.SUCCEEDED, f"no accounting webhook configured: written to the outbox as {name}")
     if not settings.signing_key:
         return Outcome(TaskStatus.FAILED, NO_SIGNING_KEY)
     response = post_signed(settings.accounting_url, document, settings.signing_key, ctx.task_id, settings.timeout_s)
@@ -75,4 +79,5 @@ def attempt(ctx: TaskContext, settings: TaskSettings) -> Outcome:
     except PermanentTaskError as exc:
         return Outcome(TaskStatus.FAILED, str(exc))
     except OSError as exc:  # the outbox directory cannot be written: not going to fix itself
-        return Outcome(TaskStatus.FAILED, f"outbox not writable: {exc}")
+        log.error("post task %s: the outbox could not be written: %s", ctx.task_id, exc)
+        return Outcome(TaskStatus.FAILED, "the outbox could not be written (the service log has the reason)")

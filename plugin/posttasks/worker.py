@@ -69,6 +69,16 @@ class PostTaskWorker:
         if ids:
             self._start_group(ids, None, on_final, client or self._client)
 
+    def run(self, invoice_ids: Iterable[str], client: DataverseClient | None = None) -> None:
+        """Run the Queued tasks of these invoices in this thread, to their final status (a queue worker)."""
+        ids = sorted(set(invoice_ids))
+        if not ids:
+            return
+        with self._idle:
+            self._busy += 1
+            self._held.update(ids)
+        self._run_group(ids, None, time.monotonic() + self._deadline_s, None, client or self._client)
+
     def recover(self, grace_s: float = RECOVERY_GRACE_S, client: DataverseClient | None = None) -> int:
         """Run the tasks left Queued for `grace_s` seconds by a stopped process (not held here); how many."""
         client = client or self._client

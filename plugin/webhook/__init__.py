@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import ValidationError
 
-from plugin.api import json_body
+from plugin.api import json_body, require_json_content_type
 from plugin.api.openapi import doc
 from plugin.app import app_config, app_dataverse
 from plugin.errors import ApiError
@@ -42,15 +42,19 @@ def _context() -> ExecutionContext:
 def dataverse() -> ResponseReturnValue:
     """Run the custom API message as the initiating user; 200 with the result JSON, failures included."""
     config = app_config()
+    require_json_content_type()
     check_webhook_key(config, request)
     context = _context()
+    if not context.initiating_user_id:
+        raise ApiError(400, "malformed_payload", "InitiatingUserId is required: the service acts only as the "
+                       "user who pressed the button")
     handler = handler_for(context.message_name)
     if handler is None:
         raise ApiError(400, "unknown_message", f"no handler for message {context.message_name!r}")
     deadline = time.monotonic() + config.webhook_budget_s
     correlation_id = context.correlation_id or request.headers.get("x-ms-correlation-request-id")
     client = app_dataverse().with_options(
-        caller_id=context.initiating_user_id or context.user_id, correlation_id=correlation_id,
+        caller_id=context.initiating_user_id, correlation_id=correlation_id,
         retry_budget_s=min(config.interactive_retry_budget_s, config.webhook_budget_s / 4))  # ≤ 4 calls in the budget
     call = WebhookCall(context=context, client=client, config=config, deadline=deadline,
                        size_exceeded=request.headers.get(SIZE_EXCEEDED_HEADER) is not None)

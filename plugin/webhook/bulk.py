@@ -23,7 +23,7 @@ ANSWER_MARGIN_S = 3.0   # answer this long before the webhook budget runs out
 
 def _stripped_run_key(call: WebhookCall) -> str:
     """The RunId of a payload Dataverse stripped (over 256 KB): the initiating user's newest unstarted run."""
-    user = call.context.initiating_user_id or call.context.user_id
+    user = call.context.initiating_user_id
     rows = call.client.query("w365_invoiceruns", select=["w365_runkey"], top=1, orderby="createdon desc",
                              filter=odata.and_("w365_status eq null",
                                                odata.eq("_w365_initiatinguser_value", user) if user else None))
@@ -45,7 +45,7 @@ def handle_generate_invoices(call: WebhookCall) -> dict[str, Any]:
     service = app_runs()
     request = RunRequest(rows=rows_from_dicts(params["rows"] or []), source="webhook",
                          on_existing=params["on_existing"], run_key=params["run_id"],
-                         caller_id=call.context.initiating_user_id or call.context.user_id)
+                         caller_id=call.context.initiating_user_id)
     if not request.rows:
         record = find_run_by_key(call.client, request.run_key)
         if record is None or (record.status is None and not record.rows):

@@ -78,21 +78,37 @@ def test_grid_button_opens_the_bulk_window_for_the_selected_rows(crm):
         ["alert", "Select at least one billing contract."]]
 
 
-def test_window_mode_opens_the_plugin_url_with_the_org_and_the_key_in_the_fragment(crm):
+def test_window_mode_opens_the_plugin_url_with_the_key_in_the_fragment_and_no_org(crm):
     crm.evaluate("window.variables.w365_PluginOpenMode = 'window'")
     calls = crm.evaluate(f"W365.GenerateInvoice.fromGrid(['{{{A}}}', '{{{B}}}']).then(() => calls)")
     kind, url, size = calls[0]
     assert kind == "openUrl"
-    assert url == (f"https://invoicing.contoso.com/pages/bulk?ids={A},{B}"
-                   f"&org={quote('https://contoso.crm.dynamics.com', safe='')}#key=k%201")
+    assert url == f"https://invoicing.contoso.com/pages/bulk?ids={A},{B}#key=k%201"
     assert size["width"] >= 1000
+
+
+def test_a_long_selection_is_posted_to_the_bulk_window(crm):
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(150)]
+    crm.evaluate("""() => {
+        window.posted = [];
+        HTMLFormElement.prototype.submit = function () {
+            posted.push({action: this.action, method: this.method, target: this.target,
+                         ids: this.elements.ids.value});
+        };
+    }""")
+    search = "?data=" + quote(json.dumps({"page": "bulk", "ids": ids}))
+    crm.evaluate(f"{HOST}({json.dumps(search)})")
+    (posted,) = crm.evaluate("window.posted")
+    assert posted["action"] == "https://invoicing.contoso.com/pages/bulk#key=k%201"
+    assert posted["method"] == "post" and posted["ids"] == ",".join(ids)
+    assert posted["target"] == crm.evaluate("document.getElementById('frame').name")
 
 
 def test_host_frames_only_the_configured_plugin(crm):
     search = "?data=" + quote(json.dumps({"page": "generate", "ids": ["{" + A + "}"]}))
     src = crm.evaluate(f"{HOST}({json.dumps(search)})"
                        ".then(() => document.getElementById('frame').src)")
-    assert src.startswith(f"https://invoicing.contoso.com/pages/generate?id={A}&org=")
+    assert src == f"https://invoicing.contoso.com/pages/generate?id={A}#key=k%201"
     error = crm.evaluate(f"{HOST}('?data=%7B%7D').then(() => 'opened', (e) => e.message)")
     assert error == "The dialog was opened without billing contracts."
 

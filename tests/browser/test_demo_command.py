@@ -1,6 +1,7 @@
 """`w365 demo` as a user runs it: a subprocess in an empty directory, stopped with Ctrl-C."""
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -76,6 +77,13 @@ def run_once(cwd: Path, port: int, dataverse_port: int) -> tuple[dict[str, str],
                              timeout=30)
         assert rows.status_code == 200, rows.text
         assert [r["billing_contract_id"] for r in rows.json()["rows"]] == ids
+        # the environment lines the demo prints are all another shell needs to use the CLI
+        printed = dict(line.strip().split("=", 1) for line in demo.output if line.startswith("  W365_"))
+        assert set(printed) == {"W365_DATAVERSE_URL", "W365_DATAVERSE_TOKEN"}, demo.output
+        env = {k: v for k, v in os.environ.items() if not k.startswith("W365_")}
+        cycles = subprocess.run([str(W365), "cycles", ids[0]], env={**env, **printed}, cwd=cwd,
+                                capture_output=True, text=True, timeout=60)
+        assert cycles.returncode == 0 and ids[0] in cycles.stdout, cycles.stderr
         assert demo.interrupt() == 0, demo.output
         assert demo.output[-1] == "Stopped."
         return urls, demo.output

@@ -161,7 +161,7 @@ def test_a_run_id_is_a_guid_in_any_spelling(api, dataverse_client, world):
     for spelling in (run_id.upper(), "{" + run_id + "}"):
         assert api.get(f"/api/v1/invoice-runs/{spelling}").get_json()["run_id"] == run_id
         assert api.get(f"/api/v1/invoice-runs/{spelling}/results.csv").status_code == 200
-        assert api.post(f"/api/v1/invoice-runs/{spelling}/retry?wait=60").get_json()["run_id"] == run_id
+        assert api.post(f"/api/v1/invoice-runs/{spelling}/retry?wait=60", json={}).get_json()["run_id"] == run_id
 
 
 def test_a_redelivery_to_a_restarted_service_reads_as_the_initiating_user(api, recording_app, dataverse_client,

@@ -116,7 +116,7 @@ def test_entra_tokens_are_validated_and_act_as_the_user(secured_app, contract, s
     assert _cycles(client, contract, Authorization=f"Bearer {no_oid}").status_code == 401
 
 
-def test_role_zero_user_gets_403_and_nothing_is_written(secured_app, signing_key, dataverse_client, world):
+def test_role_zero_user_gets_403_no_invoice_and_the_failure_recorded(secured_app, signing_key, dataverse_client, world):
     ids = factories.license_contract(dataverse_client, world, start="2026-01-01")
     client = secured_app.test_client()
     bearer = {"Authorization": f"Bearer {token(signing_key, world.no_role_user['azureactivedirectoryobjectid'])}"}
@@ -128,7 +128,11 @@ def test_role_zero_user_gets_403_and_nothing_is_written(secured_app, signing_key
     assert response.status_code == 403
     error = response.get_json()["error"]
     assert error["code"] == "forbidden" and "privilege" in error["message"]
-    assert {s: count_rows(dataverse_client, s) for s in before} == before
+    after = {s: count_rows(dataverse_client, s) for s in before}
+    assert after["invoices"] == before["invoices"]
+    # a failed row is recorded like any other (its run item Failed, the schedule Error with the message)
+    assert {s: after[s] - before[s] for s in ("w365_invoiceruns", "w365_invoicerunitems", "w365_billingschedules")} \
+        == {"w365_invoiceruns": 1, "w365_invoicerunitems": 1, "w365_billingschedules": 1}
     ok = client.post("/api/v1/invoices", json={"billing_contract_id": ids["contract_id"]},
                      headers={"Authorization": f"Bearer {token(signing_key, world.billing_user['azureactivedirectoryobjectid'])}"})
     assert ok.status_code == 201

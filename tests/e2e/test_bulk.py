@@ -82,10 +82,10 @@ def test_results_csv_matches_the_run(api, contracts):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     lines = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert lines[0] == ["billing_contract_id", "name", "cycle", "result", "invoice_number", "invoice_total",
-                        "message"]
+                        "currency", "message"]
     expected = [[r["billing_contract_id"], r["name"] or "", r["cycle"] or "", r["result"]["status"],
                  (r["result"]["invoice"] or {}).get("number") or "", (r["result"]["invoice"] or {}).get("total") or "",
-                 r["result"]["message"] or ""] for r in body["rows"]]
+                 "USD" if r["result"]["invoice"] else "", r["result"]["message"] or ""] for r in body["rows"]]
     assert lines[1:] == expected
     assert [line[0] for line in lines[1:]] == [contracts["empty"], MISSING, contracts["again"]]
 
@@ -112,7 +112,7 @@ def test_role_zero_user_fails_with_reason_and_retry_reruns_only_failed_rows(
     items_before = {i["w365_rowindex"]: i for i in dataverse_client.query(
         "w365_invoicerunitems", filter=odata.eq("_w365_invoicerun_value", body["run_id"]))}
 
-    retried = api.post(f"/api/v1/invoice-runs/{body['run_id']}/retry?wait=60")
+    retried = api.post(f"/api/v1/invoice-runs/{body['run_id']}/retry?wait=60", json={})
     assert retried.status_code == 200, retried.get_json()
     after = retried.get_json()
     assert after["run_id"] == body["run_id"] and after["status"] == "completed"
@@ -128,7 +128,7 @@ def test_role_zero_user_fails_with_reason_and_retry_reruns_only_failed_rows(
                                                                      "w365_cyclestart": "2026-01-01"})
     assert schedule["statuscode"] == 3
 
-    nothing_to_do = api.post(f"/api/v1/invoice-runs/{body['run_id']}/retry?wait=5")
+    nothing_to_do = api.post(f"/api/v1/invoice-runs/{body['run_id']}/retry?wait=5", json={})
     assert nothing_to_do.status_code == 200 and nothing_to_do.get_json()["counts"]["created"] == 1
     assert len(factories.invoices_of(dataverse_client, target)) == 1
 
@@ -210,7 +210,7 @@ def test_bad_run_requests_are_4xx(api, payload, status, code):
 def test_unknown_runs_and_bad_rows_queries(api):
     assert api.get(f"/api/v1/invoice-runs/{uuid.uuid4()}").status_code == 404
     assert api.get("/api/v1/invoice-runs/nope/results.csv").get_json()["error"]["code"] == "not_found"
-    assert api.post(f"/api/v1/invoice-runs/{uuid.uuid4()}/retry").status_code == 404
+    assert api.post(f"/api/v1/invoice-runs/{uuid.uuid4()}/retry", json={}).status_code == 404
     assert api.get("/api/v1/bulk/rows?ids=a,b").status_code == 422
     assert api.get("/api/v1/bulk/rows").status_code == 422
     assert api.post("/api/v1/bulk/rows", json={"ids": []}).status_code == 422

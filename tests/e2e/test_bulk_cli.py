@@ -18,9 +18,9 @@ def env(local_dataverse, tmp_path):
             "W365_OUTBOX_DIR": str(tmp_path / "outbox")}
 
 
-def bulk(env, *args):
+def bulk(env, *args, exit_code=0):
     result = CliRunner().invoke(main, ["bulk", *args], env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return result
 
 
@@ -44,12 +44,40 @@ def test_json_with_post_tasks_from_an_ids_file(env, dataverse_client, world, tmp
 def test_csv_and_table(env, dataverse_client, world):
     a = factories.license_contract(dataverse_client, world)["contract_id"]
     missing = "00000000-0000-4000-8000-000000000002"
-    out = bulk(env, "--ids", f"{a},{missing}", "--format", "csv", "--as-of", "2026-02-01").stdout
+    out = bulk(env, "--ids", f"{a},{missing}", "--format", "csv", "--as-of", "2026-02-01", exit_code=1).stdout
     lines = list(csv.reader(io.StringIO(out)))
-    assert lines[0][:4] == ["billing_contract_id", "name", "cycle", "result"]
+    assert lines[0] == ["billing_contract_id", "name", "cycle", "result", "invoice_number", "invoice_total",
+                        "currency", "message"]
     assert [line[3] for line in lines[1:]] == ["created", "failed"]
+    assert lines[1][5:7] == ["360.00", "USD"]
     table = bulk(env, "--ids", a, "--as-of", "2026-02-01").stdout
     assert "Billing Contract Name" in table and "created 1" in table
+
+
+def test_exit_code_is_1_only_when_a_row_failed(env, dataverse_client, world):
+    created = factories.license_contract(dataverse_client, world)["contract_id"]
+    empty = factories.create_contract(dataverse_client, account_id=world.account_id, currency_id=world.currency_id)
+    bulk(env, "--ids", f"{created},{empty}", "--as-of", "2026-02-01", exit_code=0)
+    bulk(env, "--ids", "00000000-0000-4000-8000-000000000003", "--as-of", "2026-02-01", exit_code=1)
+
+
+def test_a_repeated_id_is_a_skipped_duplicate(env, dataverse_client, world):
+    a = factories.license_contract(dataverse_client, world)["contract_id"]
+    out = bulk(env, "--ids", f"{a},{a.upper()}", "--format", "json", "--as-of", "2026-02-01").stdout
+    second = json.loads(out)["rows"][1]["result"]
+    assert (second["status"], second["message"]) == ("skipped", "duplicate of row 1")
+    assert len(factories.invoices_of(dataverse_client, a)) == 1
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised(env, dataverse_client, world):
+    name = '=HYPERLINK("http://evil.example","click")'
+    a = factories.license_contract(dataverse_client, world, name=name)["contract_id"]
+    yen = factories.make_world(dataverse_client, currency="JPY", precision=0)
+    b = factories.license_contract(dataverse_client, yen, name="@SUM(1)", price="1500")["contract_id"]
+    out = bulk(env, "--ids", f"{a},{b}", "--format", "csv", "--as-of", "2026-02-01").stdout
+    first, second = list(csv.reader(io.StringIO(out)))[1:]
+    assert first[1] == "'" + name and second[1] == "'@SUM(1)"
+    assert (second[5], second[6]) == ("45000", "JPY")
 
 
 def test_usage_errors(env):

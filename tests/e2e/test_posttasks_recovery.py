@@ -62,9 +62,9 @@ def assert_finished_once(client, invoices: list[dict], *folders: Path) -> None:
         number = invoice["number"]
         send, sync, charge = (tasks[number, t] for t in (SEND, SYNC, CHARGE))
         assert (send["w365_status"], sync["w365_status"]) == (SUCCEEDED, SUCCEEDED)
-        assert send["w365_message"].startswith("no SMTP configured: written to ")
+        assert send["w365_message"].startswith("no SMTP configured: written to the outbox as INV-")
         assert send["w365_message"].endswith(f"{number}.send.eml")
-        assert sync["w365_message"].startswith("no accounting webhook configured: written to ")
+        assert sync["w365_message"].startswith("no accounting webhook configured: written to the outbox as INV-")
         assert (charge["w365_status"], charge["w365_message"]) == (SKIPPED, NO_PAYMENT_PROCESSOR)
     assert all(t["w365_attempts"] == 1 and t["w365_completedon"] for t in tasks.values())
     # exactly one file per Send/Sync task, wherever it was written

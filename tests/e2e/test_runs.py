@@ -12,7 +12,8 @@ from plugin.invoicing.reads import load_contracts
 from plugin.invoicing.run_model import RunRequest, RunRow
 from plugin.invoicing.run_rows import ChunkWriter, plan_row
 from plugin.invoicing.run_store import open_run, run_items
-from plugin.invoicing.runs import RunService, chunks
+from plugin.invoicing.run_executor import chunks
+from plugin.invoicing.runs import RunService
 from plugin.invoicing.writes import add_invoice_changeset
 from tests import factories
 
@@ -34,7 +35,7 @@ def pool():
 
 def one_row_run(client, contract_id: str, cycle: str | None = "2026-01-01") -> tuple[str, RunRow]:
     row = RunRow(0, contract_id, cycle, False)
-    record, _ = open_run(client, RunRequest(rows=(row,)))
+    record, _ = open_run(client, RunRequest(rows=(row,)), {})
     return record.run_id, row
 
 
@@ -76,10 +77,12 @@ def test_the_same_contract_twice_in_one_run(dataverse_client, world, service):
     ids = factories.license_contract(dataverse_client, world, frequency=1)
     contract = ids["contract_id"]
     factories.create_change_log(dataverse_client, ids["subscription_id"], contract, effective="2026-01-10", delta=2)
-    rows = (RunRow(0, contract, None, False), RunRow(1, contract, None, False))
+    rows = (RunRow(0, contract, None, False), RunRow(1, contract, None, False), RunRow(2, contract, "2026-02-01", False))
     view = service.view(service.start(RunRequest(rows=rows, as_of=AS_OF), background=False))
-    assert [r.status for r in view.results] == ["created", "created"]
-    assert [r.outcome.cycle for r in view.results] == ["2026-01-01", "2026-02-01"]
+    # the second row means the default at the run's start, the cycle the first row invoiced: a duplicate
+    assert [r.status for r in view.results] == ["created", "skipped", "created"]
+    assert view.results[1].outcome.message == "duplicate of row 1"
+    assert [r.outcome.cycle for r in view.results] == ["2026-01-01", "2026-01-01", "2026-02-01"]
     lcl = dataverse_client.query("w365_licensechangelogs", select=["_w365_invoice_value", "statuscode"],
                                  filter=odata.eq("_w365_billingcontract_value", contract))
     consumers = {row["_w365_invoice_value"] for row in lcl if row["statuscode"] == 2}

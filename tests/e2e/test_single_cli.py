@@ -21,6 +21,7 @@ def run_cli(local_dataverse):
     def run(*args):
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
+    run.env = env
     return run
 
 
@@ -46,8 +47,31 @@ def test_cycles_preview_generate(run_cli, dataverse_client, world):
     assert (run["w365_source"], run["w365_mode"]) == (4, 1)
     skipped = run_cli("generate", ids["contract_id"], "--cycle", "2026-01-01", "--on-existing", "skip")
     assert skipped.exit_code == 0 and skipped.output.startswith("skipped")
-    again = run_cli("generate", ids["contract_id"], "--cycle", "2026-01-01")
+    again = run_cli("generate", ids["contract_id"], "--cycle", "2026-01-01", "--on-existing", "create_additional")
     assert again.exit_code == 0 and "an additional invoice was created" in again.output
+
+
+def test_generate_on_an_invoiced_cycle_refuses_off_a_terminal(run_cli, dataverse_client, world):
+    ids = factories.license_contract(dataverse_client, world, start="2026-01-01")
+    assert run_cli("generate", ids["contract_id"], "--cycle", "2026-01-01").exit_code == 0
+    refused = run_cli("generate", ids["contract_id"], "--cycle", "2026-01-01")
+    assert refused.exit_code == 2
+    assert "already invoiced" in refused.output and "--on-existing create_additional" in refused.output
+    assert len(factories.invoices_of(dataverse_client, ids["contract_id"])) == 1
+
+
+@pytest.mark.parametrize("answer, exit_code, invoices", [("y\n", 0, 2), ("n\n", 1, 1)])
+def test_generate_on_an_invoiced_cycle_asks_on_a_terminal(run_cli, dataverse_client, world, monkeypatch,
+                                                          answer, exit_code, invoices):
+    from plugin.cli import single
+
+    ids = factories.license_contract(dataverse_client, world, start="2026-01-01")
+    assert run_cli("generate", ids["contract_id"], "--cycle", "2026-01-01").exit_code == 0
+    monkeypatch.setattr(single, "stdin_is_terminal", lambda: True)
+    asked = CliRunner().invoke(main, ["generate", ids["contract_id"], "--cycle", "2026-01-01"], input=answer,
+                               env=run_cli.env, catch_exceptions=False)
+    assert "Create an additional invoice?" in asked.output and asked.exit_code == exit_code
+    assert len(factories.invoices_of(dataverse_client, ids["contract_id"])) == invoices
 
 
 def test_bad_input_is_a_clear_error(run_cli, dataverse_client, world):

@@ -99,18 +99,39 @@ def test_size_exceeded_and_failures_answer_200_with_the_result(api, dataverse_cl
     assert response.status_code == 200 and response.get_json()["error"]["code"] == "unknown_cycle"
 
 
-def test_role_zero_user_is_refused_and_nothing_is_written(api, dataverse_client, world):
+def test_role_zero_user_gets_a_failed_run_item_and_an_error_schedule_but_no_invoice(api, dataverse_client, world):
     ids = factories.license_contract(dataverse_client, world, start="2026-01-01")
-    before = {s: count_rows(dataverse_client, s) for s in
-              ("invoices", "w365_invoiceruns", "w365_invoicerunitems", "w365_billingschedules")}
-    payload = execution_context(MESSAGE, _params(ids["contract_id"]),
+    invoices_before = count_rows(dataverse_client, "invoices")
+    payload = execution_context(MESSAGE, _params(ids["contract_id"], "2026-01-01"),
                                 initiating_user_id=world.no_role_user["systemuserid"])
     response = _post(api, payload)
     assert response.status_code == 200
-    result = response.get_json()["result"]
+    body = response.get_json()
+    result = body["result"]
     assert result["status"] == "failed" and "privilege" in result["message"]
-    assert {s: count_rows(dataverse_client, s) for s in before} == before
+    assert count_rows(dataverse_client, "invoices") == invoices_before
+    run = dataverse_client.get("w365_invoiceruns", body["run_id"])
+    assert run["_w365_initiatinguser_value"] == world.no_role_user["systemuserid"] and run["w365_failed"] == 1
+    item = next(iter(dataverse_client.query("w365_invoicerunitems",
+                                            filter=odata.eq("_w365_invoicerun_value", body["run_id"]))))
+    assert item["w365_result"] == 3 and "privilege" in item["w365_message"]
+    schedule = dataverse_client.get_by_key("w365_billingschedules", {"_w365_billingcontract_value": ids["contract_id"],
+                                                                     "w365_cyclestart": "2026-01-01"})
+    assert schedule["statuscode"] == 2 and "privilege" in schedule["w365_message"]
     assert dataverse_client.get("w365_licensechangelogs", ids["change_log_id"], select=["statuscode"])["statuscode"] == 1
+
+
+@pytest.mark.parametrize("initiating", [None, "absent"])
+def test_a_call_without_initiating_user_is_400_and_writes_nothing(api, dataverse_client, world, initiating, counter):
+    ids = factories.license_contract(dataverse_client, world, start="2026-01-01")
+    payload = execution_context(MESSAGE, _params(ids["contract_id"]), initiating_user_id=None)
+    if initiating == "absent":
+        del payload["InitiatingUserId"]
+    payload["UserId"] = world.billing_user["systemuserid"]
+    count = counter()
+    response = _post(api, payload)
+    assert response.status_code == 400 and "InitiatingUserId" in response.get_json()["error"]["message"]
+    assert count.delta() == {"http_requests": 0, "operations": 0}
 
 
 @pytest.mark.parametrize("mutate, status", [
@@ -123,6 +144,8 @@ def test_role_zero_user_is_refused_and_nothing_is_written(api, dataverse_client,
     (lambda p: {**p, "InputParameters": {"BillingContractId": 5}}, 400),
     (lambda p: {**p, "InputParameters": "x"}, 400),
     (lambda p: {**p, "OperationCreatedOn": "yesterday"}, 400),
+    (lambda p: {**p, "OperationCreatedOn": "/Date(99999999999999999999)/"}, 400),
+    (lambda p: {**p, "OperationCreatedOn": "/Date(-99999999999999999999+0100)/"}, 400),
     (lambda p: {**p, "CorrelationId": "nope"}, 400),
     (lambda p: {**p, "InputParameters": p["InputParameters"] + [{"key": "OnExisting", "value": "maybe"}]}, 400),
 ])

@@ -187,3 +187,12 @@ def test_sign_test_uses_the_rounded_amount():
     assert mids(build_invoice(cd, "2026-01-01", AS_OF)) == [
         ("-1", "0.0001", "0.00", "2026-01-31", "2026-01-31")
     ]
+
+
+def test_mid_cycle_descriptions_carry_no_iso_date_the_period_has_it():
+    s = sub(price="10.00", name="Microsoft 365 E3")
+    cd = data(contract(), [s], [lcl(s, "2026-01-01", 5), lcl(s, "2026-01-16", 2), lcl(s, "2026-01-20", -1)])
+    draft = build_invoice(cd, "2026-01-01", AS_OF)
+    descriptions = [l.description for l in draft.lines if l.category == LineCategory.MID_CYCLE_CHANGE]
+    assert descriptions == ["Microsoft 365 E3: +2 mid-cycle change"]  # no refunds: the credit makes no line
+    assert all("2026" not in text for text in descriptions)

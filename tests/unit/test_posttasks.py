@@ -136,3 +136,33 @@ def test_unsupported_smtp_url_fails(tmp_path):
 
 def test_handlers_cover_every_type():
     assert set(handlers._HANDLERS) == set(TaskType)
+
+
+def test_outbox_messages_name_the_file_never_a_server_path(tmp_path):
+    send = attempt(make_context(TaskType.SEND), settings(tmp_path / "deep" / "outbox"))
+    sync = attempt(make_context(TaskType.SYNC), settings(tmp_path / "deep" / "outbox"))
+    assert send.message == "no SMTP configured: written to the outbox as INV-00042.send.eml"
+    assert sync.message == "no accounting webhook configured: written to the outbox as INV-00042.sync.json"
+    assert str(tmp_path) not in send.message + sync.message
+
+
+@pytest.mark.parametrize("number, expected", [
+    ("../x", "_x.send.eml"), ("..", "invoice.send.eml"), ("a/b\\c", "a_b_c.send.eml"),
+    (None, INVOICE["invoiceid"] + ".send.eml"),
+    ("INV 7:ä", "INV_7__.send.eml"), (".hidden", "hidden.send.eml")])
+def test_outbox_file_names_stay_inside_the_outbox(tmp_path, number, expected):
+    outbox = tmp_path / "outbox"
+    ctx = make_context(TaskType.SEND)
+    ctx = type(ctx)(**{**ctx.__dict__, "invoice": {**ctx.invoice, "invoicenumber": number}})
+    outcome = attempt(ctx, settings(outbox))
+    assert outcome.status is TaskStatus.SUCCEEDED, outcome.message
+    assert [p.name for p in outbox.iterdir()] == [expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox"]
+
+
+def test_write_outbox_refuses_a_name_leading_outside(tmp_path):
+    from plugin.posttasks.delivery import write_outbox
+
+    with pytest.raises(PermissionError):
+        write_outbox(str(tmp_path / "outbox"), "../escaped.eml", b"x")
+    assert not (tmp_path / "escaped.eml").exists()

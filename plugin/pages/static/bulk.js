@@ -8,8 +8,9 @@
   const $ = (id) => document.getElementById(id);
   const ui = {
     pageError: $("page-error"), loading: $("loading"), table: $("rows"), body: document.querySelector("#rows tbody"),
-    summary: $("summary"), actions: $("actions"), progressText: $("progress-text"), progress: $("progress"),
-    download: $("download"), retry: $("retry"), proceed: $("proceed"),
+    actions: $("actions"), progressText: $("progress-text"), progress: $("progress"),
+    download: $("download"), retry: $("retry"), proceed: $("proceed"), close: $("close"),
+    filter: $("result-filter"), checkAll: $("check-all"),
   };
   const POLL_MS = 700;
   const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (DESIGN §6)
@@ -30,9 +31,15 @@
 
   function rowWarning(row) {
     const cycle = (row.data.cycles || []).find((c) => c.key === row.select.value);
-    const warning = W365.reinvoiceWarning(cycle);
+    const warning = row.select.value ? W365.reinvoiceWarning(cycle) : null;
     row.warning.textContent = warning || "";
     row.warning.hidden = !warning;
+    row.select.title = row.select.selectedOptions[0] ? row.select.selectedOptions[0].text : "";
+  }
+
+  /** Rows Proceed sends: found, and with a cycle chosen ("Nothing to invoice" rows stay unless one is picked). */
+  function sendable(row) {
+    return !row.skip && Boolean(row.select.value);
   }
 
   function buildRow(index, id, data) {
@@ -50,7 +57,8 @@
     }
     row.select = el("select", { id: `cycle-${n}`, "aria-labelledby": `name-${n} cycle-head`,
       "aria-describedby": `warn-${n}` });
-    W365.fillCycleSelect(row.select, data.cycles || [], data.default_cycle || (data.cycles[0] && data.cycles[0].key));
+    // no default: every listed cycle is invoiced, so nothing is sent unless the user picks one
+    W365.fillCycleSelect(row.select, data.cycles || [], data.default_cycle, !data.default_cycle);
     row.select.disabled = !(data.cycles || []).length;
     row.warning = el("span", { class: "row-warn", id: `warn-${n}`, hidden: true });
     const automations = enabledAutomations(data);
@@ -65,7 +73,7 @@
       el("td", {}, label, el("span", { class: "check" }, row.check,
         el("span", { class: "compact-only", "aria-hidden": "true", text: "Post invoicing tasks" })),
       el("span", { class: "row-note", id: `post-note-${n}`, text: note })), row.result);
-    row.select.addEventListener("change", () => rowWarning(row));
+    row.select.addEventListener("change", () => { rowWarning(row); renderProceed(); });
     rowWarning(row);
     return row;
   }
@@ -85,7 +93,8 @@
       ui.table.hidden = false;
       ui.actions.hidden = false;
       ui.loading.textContent = "";
-      ui.proceed.disabled = !rows.some((r) => !r.skip);
+      renderProceed();
+      renderCheckAll();
     } catch (error) {
       ui.loading.textContent = "";
       showNotice(ui.pageError, "error", `The billing contracts could not be loaded: ${error.message}`);
@@ -128,8 +137,25 @@
     return runRows.some((r) => ((r.result && r.result.post_tasks) || []).some((t) => t.status === "queued" || t.status === "running"));
   }
 
+  function renderProceed() {
+    ui.proceed.disabled = runId !== null || !rows.some(sendable);
+  }
+
+  /** The header box that checks or unchecks every row's post tasks (rows with automations only). */
+  function renderCheckAll() {
+    const boxes = rows.filter((r) => r.check && !r.check.disabled).map((r) => r.check);
+    ui.checkAll.disabled = boxes.length === 0;
+    ui.checkAll.checked = boxes.length > 0 && boxes.every((b) => b.checked);
+    ui.checkAll.indeterminate = boxes.some((b) => b.checked) && !ui.checkAll.checked;
+  }
+
+  function applyFilter() {
+    const wanted = ui.filter.value;
+    for (const row of rows) row.tr.hidden = wanted !== "all" && row.status !== wanted;
+  }
+
   function renderRun(run) {
-    const active = rows.filter((r) => !r.skip);
+    const active = rows.filter((r) => r.sent);
     (run.rows || []).forEach((runRow, i) => {
       const row = active[Number.isInteger(runRow.row_index) ? runRow.row_index : i];
       if (row) renderResult(row, runRow.result);
@@ -138,11 +164,14 @@
     ui.progress.hidden = false;
     ui.progress.max = progress.total || 1;
     ui.progress.value = progress.done;
-    ui.progressText.textContent = `${progress.done} of ${progress.total} done`;
+    const count = (s) => active.filter((r) => r.status === s).length;
+    const tally = `${count("created")} created, ${count("skipped")} skipped, ${count("failed")} failed`;
+    ui.progressText.textContent = run.status === "running" ? `${progress.done} of ${progress.total} done · ${tally}`
+      : `Finished: ${tally}.`;
+    ui.progressText.className = "status" + (run.status === "running" ? "" : count("failed") ? " warn" : " ok");
+    ui.filter.disabled = false;
+    applyFilter();
     if (run.status !== "running") {
-      const count = (s) => active.filter((r) => r.status === s).length;
-      ui.summary.replaceChildren(el("p", { class: "notice " + (count("failed") ? "warn" : "ok"),
-        text: `Finished: ${count("created")} created, ${count("skipped")} skipped, ${count("failed")} failed.` }));
       ui.retry.hidden = count("failed") === 0;
       ui.retry.disabled = false;
     }
@@ -186,7 +215,6 @@
 
   async function start(request) {
     ui.pageError.hidden = true;
-    ui.summary.replaceChildren();
     try {
       const { data } = await request();
       runId = data.run_id;
@@ -203,7 +231,17 @@
   }
 
   async function proceed() {
-    const active = rows.filter((r) => !r.skip);
+    const active = rows.filter(sendable);
+    if (!active.length) return;
+    active.forEach((r) => { r.sent = true; });
+    rows.filter((r) => !r.skip && !r.sent).forEach((r) => {  // "Nothing to invoice" rows: shown, not sent
+      r.select.disabled = true;
+      r.check.disabled = true;
+      r.status = "skipped";
+      r.result.className = "result skipped";
+      r.result.replaceChildren(el("span", { class: "state", text: "Skipped" }),
+        el("span", { class: "detail", text: "Nothing to invoice: every listed cycle is already invoiced" }));
+    });
     const body = {
       source: "page",
       rows: active.map((r) => ({
@@ -216,7 +254,8 @@
     ui.progressText.focus();  // Proceed is now disabled: keep keyboard focus on what changes next
     const ok = await start(() => api("POST", "/invoice-runs", body, { "Idempotency-Key": W365.uuid() }));
     if (!ok && !runId) {  // nothing started: let the user change the rows and press Proceed again
-      active.forEach((r) => {
+      rows.forEach((r) => { r.sent = false; r.status = undefined; });
+      rows.filter((r) => !r.skip).forEach((r) => {
         r.select.disabled = false;
         r.check.disabled = !enabledAutomations(r.data).length;
         r.result.className = "result";
@@ -241,6 +280,13 @@
       .catch((error) => showNotice(ui.pageError, "error", `The CSV could not be downloaded: ${error.message}`));
   });
   ui.proceed.addEventListener("click", proceed);
+  ui.close.addEventListener("click", W365.closeWindow);
+  ui.filter.addEventListener("change", applyFilter);
+  ui.checkAll.addEventListener("change", () => {
+    rows.filter((r) => r.check && !r.check.disabled).forEach((r) => { r.check.checked = ui.checkAll.checked; });
+    renderCheckAll();
+  });
+  ui.body.addEventListener("change", (event) => { if (event.target.type === "checkbox") renderCheckAll(); });
   ui.retry.addEventListener("click", retry);
   if (ids.length) load();
 })();

@@ -161,21 +161,32 @@ const W365 = (() => {
     return `Already invoiced (${invoiceNumbers(cycle.invoices)}): an additional invoice will be created`;
   }
 
-  /** Fill a <select> with the cycles, selecting `selectedKey`. */
-  function fillCycleSelect(select, cycles, selectedKey) {
-    select.replaceChildren(...cycles.map((cycle) => {
+  const NOTHING_TO_INVOICE = "Nothing to invoice";
+
+  /** Fill a <select> with the cycles, selecting `selectedKey`; `placeholder`: first a "Nothing to invoice"
+      option (value ""), selected, for a contract whose every listed cycle is invoiced. */
+  function fillCycleSelect(select, cycles, selectedKey, placeholder) {
+    const options = cycles.map((cycle) => {
       const option = new Option(cycleLabel(cycle), cycle.key, false, cycle.key === selectedKey);
       option.dataset.status = cycle.status;
+      option.title = option.text;  // the whole label, also where the select is too narrow to show it
       return option;
-    }));
+    });
+    if (placeholder) options.unshift(new Option(NOTHING_TO_INVOICE, "", false, true));
+    select.replaceChildren(...options);
+    select.title = select.selectedOptions[0] ? select.selectedOptions[0].text : "";
   }
 
-  /** Link to an invoice: the Dataverse main form when the org is known, else its Web API record. */
+  /** Link to an invoice: the org's invoice form, or the read-only invoice page against a local Dataverse. */
   function invoiceUrl(invoiceId) {
-    const orgUrl = root && root.dataset.orgUrl;
-    if (orgUrl) return `${orgUrl}/main.aspx?pagetype=entityrecord&etn=invoice&id=${encodeURIComponent(invoiceId)}`;
-    const dataverseApi = root && root.dataset.dataverseApi;
-    return dataverseApi ? `${dataverseApi}invoices(${invoiceId})` : null;
+    const template = root && root.dataset.invoiceUrl;
+    return template ? template.replace("{id}", encodeURIComponent(invoiceId)) : null;
+  }
+
+  /** Close the window: the Dynamics dialog framing the page (its host closes it), or a window a script opened. */
+  function closeWindow() {
+    if (window.parent !== window) window.parent.postMessage({ w365: "close" }, "*");
+    else window.close();
   }
 
   /** Show `message` (plain words) in the element, as an error or another notice kind. */
@@ -223,6 +234,6 @@ const W365 = (() => {
 
   return {
     api, ApiError, download, uuid, moneyFormatter, formatDate, cycleLabel, reinvoiceWarning, fillCycleSelect,
-    invoiceNumbers, invoiceUrl, showNotice, wireKeyForm, el, apiKey, setApiKey,
+    invoiceNumbers, invoiceUrl, showNotice, wireKeyForm, el, apiKey, setApiKey, closeWindow, NOTHING_TO_INVOICE,
   };
 })();

@@ -12,7 +12,8 @@
     pageError: $("page-error"), form: $("form"), cycle: $("cycle"), showPreview: $("show-preview"),
     cycleWarning: $("cycle-warning"), previewWarnings: $("preview-warnings"), preview: $("preview"),
     previewStatus: $("preview-status"), table: $("preview-table"), totals: $("preview-totals"),
-    outcome: $("outcome"), actions: $("actions"), busy: $("busy"), create: $("create"),
+    outcome: $("outcome"), actions: $("actions"), busy: $("busy"), create: $("create"), close: $("close"),
+    confirm: $("confirm-reinvoice"), confirmBox: $("confirm-box"),
   };
 
   // the five groups of DESIGN §7, in order; index = w365_linecategory − 1
@@ -89,10 +90,20 @@
     return state.cycles.find((c) => c.key === ui.cycle.value) || null;
   }
 
+  /** The re-invoice warning, and the confirmation an already invoiced cycle needs before Create. */
   function renderCycleWarning() {
     const warning = W365.reinvoiceWarning(selectedCycle());
     if (warning) showNotice(ui.cycleWarning, "warn", warning);
     else ui.cycleWarning.hidden = true;
+    ui.confirm.checked = false;
+    ui.confirmBox.hidden = !warning;
+    renderCreateState();
+  }
+
+  /** Create is enabled for a chosen cycle, and for an invoiced one only once the re-invoice is confirmed. */
+  function renderCreateState() {
+    const cycle = selectedCycle();
+    ui.create.disabled = !cycle || (cycle.status === "invoiced" && !ui.confirm.checked);
   }
 
   async function refreshPreview() {
@@ -136,17 +147,19 @@
     ui.facts.hidden = false;
   }
 
+  /** Read the cycles again; select `keepSelection` if given, else the default (none: "Nothing to invoice"). */
   async function loadCycles(keepSelection) {
     const { data } = await api("GET", `/billing-contracts/${encodeURIComponent(contractId)}/cycles`);
     renderHeader(data.header);
     state.cycles = data.cycles || [];
-    const selected = keepSelection && state.cycles.some((c) => c.key === keepSelection) ? keepSelection
-      : data.default || (state.cycles[0] && state.cycles[0].key);
-    W365.fillCycleSelect(ui.cycle, state.cycles, selected);
+    const selected = keepSelection && state.cycles.some((c) => c.key === keepSelection) ? keepSelection : data.default;
+    W365.fillCycleSelect(ui.cycle, state.cycles, selected, !selected);
     ui.cycle.disabled = state.cycles.length === 0;
-    ui.create.disabled = state.cycles.length === 0;
-    if (!state.cycles.length) showNotice(ui.cycleWarning, "info", "This billing contract has no billing cycle to invoice.");
-    else renderCycleWarning();
+    if (!state.cycles.length) {
+      showNotice(ui.cycleWarning, "info", "This billing contract has no billing cycle to invoice.");
+      ui.confirmBox.hidden = true;
+      renderCreateState();
+    } else renderCycleWarning();
   }
 
   async function load() {
@@ -179,8 +192,12 @@
   async function create() {
     // while busy (or while the preview the user is about to confirm is loading) the button keeps focus and does nothing
     if (state.creating || ui.preview.getAttribute("aria-busy") === "true") return;
-    const key = ui.cycle.value;
-    const body = { billing_contract_id: contractId, cycle: key };
+    const cycle = selectedCycle();
+    if (!cycle || (cycle.status === "invoiced" && !ui.confirm.checked)) return;
+    const key = cycle.key;
+    // an additional invoice only when the user confirmed one; a cycle invoiced meanwhile is skipped
+    const body = { billing_contract_id: contractId, cycle: key,
+                   on_existing: cycle.status === "invoiced" ? "create_additional" : "skip" };
     if (ui.showPreview.checked && state.preview && state.preview.preview_hash) body.preview_hash = state.preview.preview_hash;
     state.idempotencyKey = state.idempotencyKey || W365.uuid();  // a repeated press after a lost answer is not a second invoice
     state.creating = true;
@@ -193,7 +210,7 @@
       const result = data.result || {};
       if (result.status === "created" && result.invoice) showCreated(result);
       else showNotice(ui.outcome, "info", `No invoice was created: ${result.message || "nothing to invoice"}.`);
-      await loadCycles(key);
+      await loadCycles(null);  // on to the next cycle to invoice: the one just invoiced needs a new confirmation
       await refreshPreview();
     } catch (error) {
       // a definite refusal ends this attempt; after a lost answer (network, 5xx) the same key is reused
@@ -213,12 +230,14 @@
       state.creating = false;
       ui.busy.textContent = "";
       ui.create.removeAttribute("aria-disabled");
-      ui.create.disabled = state.cycles.length === 0;
+      renderCreateState();
     }
   }
 
   ui.cycle.addEventListener("change", () => { renderCycleWarning(); ui.outcome.replaceChildren(); refreshPreview(); });
   ui.showPreview.addEventListener("change", refreshPreview);
   ui.create.addEventListener("click", create);
+  ui.confirm.addEventListener("change", renderCreateState);
+  ui.close.addEventListener("click", W365.closeWindow);
   load();
 })();
