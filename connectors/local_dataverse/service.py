@@ -43,6 +43,13 @@ _CREATE_MULTIPLE = "Microsoft.Dynamics.CRM.CreateMultiple"
 _UPDATE_MULTIPLE = "Microsoft.Dynamics.CRM.UpdateMultiple"
 _UPSERT_MULTIPLE = "Microsoft.Dynamics.CRM.UpsertMultiple"
 _MULTIPLE = (_CREATE_MULTIPLE, _UPDATE_MULTIPLE, _UPSERT_MULTIPLE)
+# Dataverse messages clients call that the local Dataverse does not implement (501, not 404)
+UNIMPLEMENTED_MESSAGES = frozenset({
+    "BulkDelete", "RetrieveTotalRecordCount", "RetrieveVersion", "RetrieveAllEntities",
+    "RetrieveEntity", "RetrieveMetadataChanges", "ExecuteWorkflow", "InitializeFrom", "Merge",
+    "GrantAccess", "RevokeAccess", "PublishXml", "PublishAllXml", "CalculateRollupField",
+    "RetrieveUserPrivileges", "RetrieveRolePrivilegesRole", "ReplacePrivilegesRole",
+})
 
 
 @dataclass
@@ -117,8 +124,8 @@ class Service:
             return answered
         table = self.store.tables.get(res.name)
         if table is None:
-            if res.name.startswith(_CRM) or res.key == "" or (method == "POST" and res.key is None):
-                # `Name()` is a function call, a POST to an unknown name an action
+            if res.name.startswith(_CRM) or res.key == "" or res.name in UNIMPLEMENTED_MESSAGES:
+                # `Name()` is a function call; well-known Dataverse messages are refused by name
                 raise not_implemented(f"The function or action '{res.name}'")
             raise bad_segment(res.name)
         if res.key is None:
