@@ -168,7 +168,7 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
     except DataverseFault as fault:
         rt.stats.add("operations")
         return _to_flask(error_response(fault))
-    # as many operations as parts, including those a failure kept from running (DESIGN §12)
+    # as many operations as parts, including those a failure kept from running
     rt.stats.add("operations", reply.operations)
     content, content_type = reply
     return Response(
