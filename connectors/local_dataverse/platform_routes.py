@@ -10,7 +10,7 @@ from .csdl import csdl, service_document
 from .errors import DataverseFault, bad_segment
 from .responses import ApiResponse, json_response
 from .schema import Table
-from .urls import Resource, parse_resource
+from .urls import Resource, not_implemented, parse_resource
 
 if TYPE_CHECKING:
     from .service import Service, _Call
@@ -40,6 +40,9 @@ def route_root(service: "Service", call: "_Call", res: Resource, method: str) ->
             return metadata_api.read(store.registry, res, call.options, call.base)
         if method == "POST":
             return metadata_api.create(store.registry, res, call.req.body, call.base)
+        if method in ("PUT", "DELETE") and res.key is not None:
+            # Dataverse updates and deletes metadata; the local Dataverse only reads and creates it
+            raise not_implemented(f"{method} of {res.name} metadata")
         raise _not_allowed(method, res)
     return None
 

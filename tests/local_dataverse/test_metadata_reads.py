@@ -121,4 +121,5 @@ def test_bad_metadata_reads_are_4xx_in_dataverse_shape(api):
         resp = api.get(path)
         assert resp.status_code == status, (path, resp.status_code, resp.text)
         assert error_code(resp), path
-    assert api.delete("EntityDefinitions(LogicalName='account')").status_code == 405
+    assert api.delete("EntityDefinitions(LogicalName='account')").status_code == 501
+    assert api.delete("EntityDefinitions").status_code == 405

@@ -108,3 +108,24 @@ def test_what_the_local_dataverse_refuses_is_an_http_error_not_wrong_rows(sdk):
     with pytest.raises(HttpError) as bulk:
         sdk.records.delete("account", ids + ids, use_bulk_delete=True)
     assert bulk.value.status_code == 501
+
+
+def test_upsert_by_alternate_key_and_a_lookup_made_through_the_sdk(sdk):
+    from PowerPlatform.Dataverse.models.upsert import UpsertItem
+
+    for name in ("first", "second"):
+        sdk.records.upsert("w365_invoicerun", [UpsertItem(alternate_key={"w365_runkey": "sdk-key"},
+                                                          record={"w365_name": name})])
+    rows = list(sdk.records.list("w365_invoicerun", select=["w365_name"],
+                                 filter="w365_runkey eq 'sdk-key'"))
+    assert [r["w365_name"] for r in rows] == ["second"]
+    sdk.tables.create("new_Widget", {"new_Qty": "int"})
+    rel = sdk.tables.create_lookup_field("new_widget", "new_AccountId", "account")
+    assert sdk.tables.get_relationship(rel.relationship_schema_name).referencing_entity == "new_widget"
+    account = sdk.records.create("account", {"name": "Widget owner"})
+    widget = sdk.records.create("new_widget", {"new_name": "w",
+                                               "new_AccountId@odata.bind": f"/accounts({account})"})
+    assert sdk.records.retrieve("new_widget", widget)["_new_accountid_value"] == account
+    with pytest.raises(HttpError) as dropped:
+        sdk.tables.delete("new_Widget")
+    assert dropped.value.status_code == 501  # metadata deletes are not implemented locally
