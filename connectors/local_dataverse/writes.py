@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from .schema import LOOKUP, Collection, Column, Table
 from .urls import parse_key, parse_resource
 from .values import canonical_guid, now_utc, parse_key_literal, to_storage
 
-API_ROOT = "/api/data/v9.2/"
+_VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 _PRIV_CREATE_INVOICE = "4a4d9d61-7d8e-4e04-a0c8-35e8f93e5c3c"
 
 
@@ -78,8 +79,9 @@ def _bind_target(ctx: WriteContext, col: Column, uri: Any) -> str:
             f"The value of '{col.nav}@odata.bind' must be a URI such as '/{col.target}(<guid>)'."
         )
     path = unquote(urlsplit(uri).path) if "://" in uri else uri
-    if API_ROOT in path:
-        path = path.split(API_ROOT, 1)[1]
+    root = _VERSIONED_ROOT.search(path)
+    if root:
+        path = path[root.end():]
     resource = parse_resource(path.lstrip("/"))
     if resource.key is None or resource.rest is not None:
         raise bad_payload(f"'{uri}' is not a valid entity reference for '{col.nav}'.")

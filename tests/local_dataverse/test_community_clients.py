@@ -19,6 +19,10 @@ def test_older_prefixes_serve_rows_too(local_dataverse, api):
     ident = api.create("accounts", {"name": "Prefix Co"})
     resp = api.get(f"{local_dataverse.url}/api/data/v9.0/accounts({ident})?$select=name")
     assert resp.status_code == 200 and resp.json()["name"] == "Prefix Co"
+    bind = {"fullname": "Bound", "parentcustomerid_account@odata.bind":
+            f"{local_dataverse.url}/api/data/v9.1/accounts({ident})"}
+    created = api.post(f"{local_dataverse.url}/api/data/v9.1/contacts", bind)
+    assert created.status_code == 204, created.text
 
 
 @pytest.mark.parametrize("query", [
