@@ -18,6 +18,8 @@ graceful_timeout = 60  # bulk runs in progress get time to finish on a restart (
 limit_request_line = 8190
 limit_request_field_size = 16384
 limit_request_fields = 100
+# Access logs name the path only: a query string may carry a webhook key (`?code=`).
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)ss'
 
 
 def post_worker_init(worker):
@@ -33,3 +35,17 @@ def worker_exit(server, worker):
     from plugin.api.runs import close_runs
 
     close_runs(worker.wsgi, timeout=max(float(server.cfg.graceful_timeout) - 5.0, 1.0))
+
+
+def on_starting(server):
+    """Refuse development mode (no authentication) unless every bind and the Dataverse are loopback."""
+    from plugin.auth import UnsafeBindError, assert_bind_allowed
+    from plugin.config import Config
+
+    config = Config.from_env()
+    for address in server.cfg.bind:
+        host = address.rsplit(":", 1)[0] if not address.startswith("unix:") else "localhost"
+        try:
+            assert_bind_allowed(config, host.strip("[]"))
+        except UnsafeBindError as exc:
+            raise SystemExit(f"w365: {exc}") from exc

@@ -25,6 +25,7 @@ def create_app(config: Config | None = None, *, dataverse: "DataverseClient | No
     app.extensions[_DATAVERSE] = dataverse
     app.extensions["w365.auth"] = ApiAuthenticator(config)
     register_error_handlers(app)
+    app.before_request(_guard_request)
 
     from plugin.api import bp as api_bp
     from plugin.pages import bp as pages_bp
@@ -34,6 +35,22 @@ def create_app(config: Config | None = None, *, dataverse: "DataverseClient | No
     app.register_blueprint(webhook_bp, url_prefix="/api/v1/webhooks")
     app.register_blueprint(pages_bp)
     return app
+
+
+def _guard_request() -> None:
+    """Before any route: a Host the service does not answer to, or oversized headers, are refused."""
+    from flask import request
+
+    from plugin.auth import host_allowed
+    from plugin.errors import ApiError
+
+    config = app_config()
+    if not host_allowed(config, request.host):
+        raise ApiError(400, "host_not_allowed", "this service does not answer to that host name "
+                       "(W365_ALLOWED_HOSTS)", {"host": (request.host or "")[:100]})
+    size = sum(len(key) + len(value) for key, value in request.headers.items())
+    if size > config.max_header_bytes:
+        raise ApiError(431, "headers_too_large", f"the request headers exceed {config.max_header_bytes} bytes")
 
 
 def app_config(app: Flask | None = None) -> Config:

@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import threading
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Flask, Request
@@ -53,11 +54,38 @@ def dev_mode(config: Config) -> bool:
 
 
 def assert_bind_allowed(config: Config, host: str) -> None:
-    """Refuse to serve dev mode (no authentication) on anything but a loopback address."""
-    if dev_mode(config) and not is_loopback(host):
+    """Refuse dev mode (no authentication) unless the service binds loopback only and its Dataverse is a
+    loopback address too (development mode must never act on a real org)."""
+    if not dev_mode(config):
+        return
+    if not is_loopback(host):
         raise UnsafeBindError(
             f"W365_API_AUTH=dev has no authentication and serves only on loopback; refusing to bind {host!r}. "
             "Set W365_API_AUTH=keys and/or entra to serve on other addresses.")
+    dataverse_host = urlsplit(config.dataverse_url).hostname
+    if not is_loopback(dataverse_host):
+        raise UnsafeBindError(
+            f"W365_API_AUTH=dev has no authentication and works only with a loopback Dataverse (a local one); "
+            f"refusing to act on {dataverse_host!r} without authentication. Set W365_API_AUTH=keys and/or entra.")
+
+
+def host_allowed(config: Config, host_header: str | None) -> bool:
+    """Whether the service answers to this `Host` (DNS rebinding): W365_ALLOWED_HOSTS when set; in dev
+    mode loopback names always, and nothing else unless listed."""
+    host = urlsplit(f"//{host_header or ''}").hostname or ""
+    if config.allowed_hosts and host in config.allowed_hosts:
+        return True
+    if dev_mode(config):
+        return is_loopback(host)
+    return not config.allowed_hosts
+
+
+FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Forwarded-Host", "X-Real-IP")
+
+
+def forwarded(request: Request) -> bool:
+    """Whether a proxy forwarded the request (a same-host proxy would make a remote client look local)."""
+    return any(request.headers.get(name) for name in FORWARDED_HEADERS)
 
 
 def _bearer(request: Request) -> str | None:
@@ -125,8 +153,9 @@ class ApiAuthenticator:
         """The caller of `request`; ApiError 401/403 when it may not call the API."""
         modes = self.config.api_auth
         if "dev" in modes:
-            if not is_loopback(request.remote_addr):
-                raise ApiError(403, "forbidden", "development mode (no authentication) serves loopback clients only")
+            if not is_loopback(request.remote_addr) or forwarded(request):
+                raise ApiError(403, "forbidden", "development mode (no authentication) serves loopback clients only, "
+                               "never through a proxy")
             return Caller("dev")
         token = _bearer(request)
         api_key = request.headers.get("X-API-Key")

@@ -49,6 +49,7 @@ class Config:
     entra_issuer: str | None = None
     entra_jwks_url: str | None = None
     webhook_keys: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()   # W365_ALLOWED_HOSTS; empty: any Host (dev mode: loopback names only)
 
     invoicing_cycle_range: int = 2
 
@@ -59,7 +60,8 @@ class Config:
     task_signing_key: str | None = None
 
     # Limits inside the service (not environment contract, but overridable by tests).
-    max_body_bytes: int = 2 * 1024 * 1024
+    max_body_bytes: int = 2 * 1024 * 1024   # bodies: at most 10 MiB anywhere; 2 MiB is plenty here
+    max_header_bytes: int = 16 * 1024
     webhook_budget_s: float = 50.0
     interactive_retry_budget_s: float = 20.0
     bulk_retry_budget_s: float = 300.0
@@ -99,13 +101,14 @@ class Config:
             entra_issuer=get("W365_ENTRA_ISSUER") or None,
             entra_jwks_url=get("W365_ENTRA_JWKS_URL") or None,
             webhook_keys=_split(get("W365_WEBHOOK_KEYS")),
+            allowed_hosts=tuple(h.lower() for h in _split(get("W365_ALLOWED_HOSTS"))),
             invoicing_cycle_range=_int(get("W365_INVOICING_CYCLE_RANGE"), 2),
             smtp_url=get("W365_SMTP_URL") or None,
             outbox_dir=get("W365_OUTBOX_DIR") or cls.outbox_dir,
             accounting_webhook_url=get("W365_ACCOUNTING_WEBHOOK_URL") or None,
             payment_webhook_url=get("W365_PAYMENT_WEBHOOK_URL") or None,
             task_signing_key=get("W365_TASK_SIGNING_KEY") or None,
-            task_recovery_interval_s=60.0,
+            task_recovery_interval_s=min(60.0, _positive(get("W365_RUN_LEASE_S"), 30.0)),
             run_lease_s=_positive(get("W365_RUN_LEASE_S"), 30.0),
             run_chunk_rows=max(_int(get("W365_RUN_CHUNK_ROWS"), 250), 1),
             run_sweep=True,

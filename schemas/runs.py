@@ -101,6 +101,27 @@ class WaitQuerySchema(StrictSchema):
     wait = fields.Float(load_default=None, validate=validate.Range(min=0, max=300))
 
 
+class RunListQuerySchema(StrictSchema):
+    """`GET /invoice-runs?status=&top=`: the caller's runs, newest first."""
+
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf(["running", "completed", "completed_with_errors"]))
+    top = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class RunSummarySchema(Schema):
+    run_id = fields.String(required=True)
+    status = fields.String(required=True)
+    mode = fields.String(required=True, metadata={"enum": ["single", "bulk"]})
+    created_on = fields.String(allow_none=True)
+    progress = fields.Dict(required=True)
+    counts = fields.Dict(required=True)
+
+
+class RunListSchema(Schema):
+    runs = fields.List(fields.Nested(RunSummarySchema), required=True)
+
+
 class RunAcceptedSchema(Schema):
     run_id = fields.String(required=True)
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from plugin import __version__
 from plugin.api import bp
 from plugin.api.openapi import build_spec, doc
 from plugin.app import app_dataverse
+from plugin.auth import authenticator
+from plugin.errors import ApiError
 from schemas.api import HealthResponseSchema
 
 _SPEC = "w365.openapi"
@@ -30,10 +32,23 @@ def dataverse_status() -> dict:
 @doc(summary="Liveness and whether Dataverse answers", tags=("service",), security=False,
      responses={200: HealthResponseSchema})
 def health() -> ResponseReturnValue:
-    """Always 200 while the service runs; `status` is `degraded` when Dataverse does not answer."""
+    """Always 200 while the service runs; `status` is `degraded` when Dataverse does not answer.
+
+    Only an authenticated caller learns more (the Dataverse check's detail, the version): the URL of
+    the org or an sign-in error text is nobody else's business."""
     dataverse = dataverse_status()
-    return jsonify({"status": "ok" if dataverse["reachable"] else "degraded", "dataverse": dataverse,
-                    "version": __version__})
+    body = {"status": "ok" if dataverse["reachable"] else "degraded"}
+    if _authenticated():
+        body.update(dataverse=dataverse, version=__version__)
+    return jsonify(body)
+
+
+def _authenticated() -> bool:
+    try:
+        authenticator(current_app).authenticate(request)
+    except ApiError:
+        return False
+    return True
 
 
 @bp.get("/openapi.json")

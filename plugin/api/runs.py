@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from flask import Flask, Response, current_app, jsonify, url_for
+from flask import Flask, Response, current_app, g, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, current_caller, load_body, load_query
@@ -12,9 +12,11 @@ from plugin.api.openapi import doc
 from plugin.app import app_config, app_dataverse
 from plugin.errors import ApiError
 from plugin.invoicing.run_model import CSV_HEADER, RunRequest, RunView, results_csv, rows_from_dicts
+from plugin.invoicing.run_list import RunViewer, list_runs, viewer_of_object_id, visible_run_id
 from plugin.invoicing.run_store import valid_run_key
 from plugin.invoicing.runs import RunConflict, RunKeyReused, RunNotFound, RunService
-from schemas.runs import CreateRunRequestSchema, RunAcceptedSchema, RunSchema, WaitQuerySchema
+from schemas.runs import (CreateRunRequestSchema, RunAcceptedSchema, RunListQuerySchema, RunListSchema, RunSchema,
+                          WaitQuerySchema)
 
 MAX_RUN_ID_LENGTH = 100
 _EXTENSION = "w365.runs"
@@ -69,8 +71,34 @@ def _checked(run_id: str) -> str:
     return run_id
 
 
+def current_viewer() -> RunViewer:
+    """Who is asking about runs: development mode sees every run, an API key is the application user,
+    an Entra user is their systemuser (an Admin sees every run)."""
+    if "w365_viewer" not in g:
+        caller = current_caller()
+        if caller is None or caller.method == "dev":
+            g.w365_viewer = RunViewer(user_id=None, admin=True)
+        elif caller.object_id:
+            g.w365_viewer = viewer_of_object_id(app_dataverse(), caller.object_id)
+        else:
+            g.w365_viewer = RunViewer(user_id=None)
+    return g.w365_viewer
+
+
+def _visible(run_id: str) -> str:
+    """The run id, when the caller may see the run; 404 otherwise (whether it exists or not)."""
+    _checked(run_id)
+    viewer = current_viewer()
+    if viewer.admin:
+        return run_id
+    found = visible_run_id(app_dataverse(), viewer, run_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id})
+    return found
+
+
 def _view(run_id: str) -> RunView:
-    view = app_runs().view(_checked(run_id))
+    view = app_runs().view(_visible(run_id))
     if view is None:
         raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id})
     return view
@@ -101,6 +129,15 @@ def create_run() -> ResponseReturnValue:
     return run_answer(service, run_id, wait)
 
 
+@bp.get("/invoice-runs")
+@doc(summary="The caller's recent runs, newest first (an Admin's: everyone's)", query=RunListQuerySchema,
+     responses={200: RunListSchema})
+def list_invoice_runs() -> ResponseReturnValue:
+    """`?status=` filters exactly; `?top=` 1-100 (default 20)."""
+    query = load_query(RunListQuerySchema())
+    return jsonify({"runs": list_runs(app_dataverse(), current_viewer(), status=query["status"], top=query["top"])})
+
+
 @bp.get("/invoice-runs/<run_id>")
 @doc(summary="A run's status, progress and per-row Result", responses={200: RunSchema})
 def get_run(run_id: str) -> ResponseReturnValue:
@@ -126,7 +163,7 @@ def retry_run(run_id: str) -> ResponseReturnValue:
     wait = load_query(WaitQuerySchema())["wait"]
     service = app_runs()
     try:
-        resolved = service.retry(_checked(run_id), caller_object_id=_caller_object_id())
+        resolved = service.retry(_visible(run_id), caller_object_id=_caller_object_id())
     except RunNotFound as exc:
         raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id}) from exc
     except RunConflict as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import click
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from plugin.cli.common import load_config
 from plugin.config import Config
@@ -21,11 +21,24 @@ DEMO_LINKED_CONTRACTS = 5
 SHUTDOWN_GRACE_S = 50.0  # as gunicorn's graceful timeout less a margin (gunicorn.conf.py)
 
 
+class PathOnlyRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler whose access log names the path only: a query string may carry a key (`?code=`)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        path = self.path.split("?", 1)[0]
+        self.log("info", '"%s %s %s" %s %s', self.command, path, self.request_version, code, size)
+
+
+def make_plugin_server(host: str, port: int, app: Callable) -> BaseWSGIServer:
+    """A threaded werkzeug server for the plugin, logging paths without their query strings."""
+    return make_server(host, port, app, threaded=True, request_handler=PathOnlyRequestHandler)
+
+
 class BackgroundServer:
     """A threaded werkzeug server for a WSGI app in a daemon thread (tests, embedding)."""
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0):
-        self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self.server: BaseWSGIServer = make_plugin_server(host, port, app)
         self.thread = threading.Thread(target=self.server.serve_forever, name="w365-plugin",
                                        daemon=True)
 
@@ -59,12 +72,12 @@ def check_bind(config: Config, host: str) -> None:
 def _bind(app: Callable, host: str, port: int, fall_back_to_free: bool) -> BaseWSGIServer:
     """A threaded server on host:port; on a busy default port, a free one instead."""
     try:
-        return make_server(host, port, app, threaded=True)
+        return make_plugin_server(host, port, app)
     except (OSError, SystemExit) as exc:  # werkzeug exits (SystemExit) on a busy port
         if not fall_back_to_free:
             raise click.ClickException(f"cannot listen on {host}:{port}: the port is in use") \
                 from exc
-        return make_server(host, 0, app, threaded=True)
+        return make_plugin_server(host, 0, app)
 
 
 def _stop_on_sigterm() -> None:

@@ -27,6 +27,7 @@ from plugin.invoicing.run_state import RunState
 from plugin.invoicing.run_store import save_progress
 from plugin.invoicing.single import today_utc
 from plugin.invoicing.writes import RUN_RUNNING
+from plugin.posttasks.signing import row_signing_key
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class RunExecutor:
         self._pool = pool
         self._queue_tasks = queue_tasks
         self._chunk_rows = chunk_rows
+        self._signing_key = row_signing_key(config.task_signing_key)
 
     def execute(self, state: RunState, client: DataverseClient, rows: list[RunRow], keeper: LeaseKeeper,
                 memory: RunMemory | None = None, *, final: bool = True) -> None:
@@ -144,7 +146,8 @@ class RunExecutor:
                 raise LeaseLost(state.run_id)
             following = step + 1 < len(steps)
             upcoming = read(step + 1) if following and steps[step + 1][0] == pass_no else None
-            results = ChunkWriter(client, self._pool, state.run_id, self._config.bulk_concurrency).write(plans)
+            results = ChunkWriter(client, self._pool, state.run_id, self._config.bulk_concurrency,
+                                  self._signing_key).write(plans)
             state.record(results)
             self._queue_tasks(state, client, results)
             if following:

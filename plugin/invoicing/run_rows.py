@@ -165,12 +165,12 @@ class _Unit:
     def tag(self) -> tuple[str, int]:
         return self.kind, self.plan.row.index
 
-    def add_to(self, batch: Batch, run_id: str) -> PlannedInvoice | None:
+    def add_to(self, batch: Batch, run_id: str, signing_key: str | None) -> PlannedInvoice | None:
         plan = self.plan
         if self.kind == "invoice":
             return add_invoice_changeset(batch, plan.draft, run=run_id, row_index=plan.row.index,
                                          correlation_id=plan.correlation_id, post_task_types=plan.tasks,
-                                         trigger_post_tasks=plan.row.trigger, tag=self.tag)
+                                         trigger_post_tasks=plan.row.trigger, tag=self.tag, signing_key=signing_key)
         if self.kind == "result":
             add_result_changeset(batch, run=run_id, row_index=plan.row.index,
                                  contract_id=plan.contract.id if plan.contract else None, outcome=self.outcome,
@@ -194,11 +194,13 @@ def _result_units(plan: RowPlan, outcome: RowOutcome) -> list[_Unit]:
 class ChunkWriter:
     """Writes the change sets of one chunk's rows and settles every row's Result."""
 
-    def __init__(self, client: DataverseClient, pool: Executor, run_id: str, concurrency: int) -> None:
+    def __init__(self, client: DataverseClient, pool: Executor, run_id: str, concurrency: int,
+                 signing_key: str | None = None) -> None:
         self._client = client
         self._pool = pool
         self._run_id = run_id
         self._concurrency = max(concurrency, 1)
+        self._signing_key = signing_key  # signs the post-invoicing task rows
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -208,7 +210,7 @@ class ChunkWriter:
         batch, members = Batch(), []
         for unit in units:
             probe = Batch()
-            unit.add_to(probe, self._run_id)
+            unit.add_to(probe, self._run_id, self._signing_key)
             size = len(probe)
             if size == 0:
                 continue
@@ -219,7 +221,7 @@ class ChunkWriter:
             if members and (len(batch) + size > MAX_BATCH_OPERATIONS or len(members) >= per_batch):
                 packed.append((batch, members))
                 batch, members = Batch(), []
-            unit.planned = unit.add_to(batch, self._run_id)
+            unit.planned = unit.add_to(batch, self._run_id, self._signing_key)
             members.append(unit)
         if members:
             packed.append((batch, members))

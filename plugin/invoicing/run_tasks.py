@@ -25,35 +25,40 @@ _service_lock = threading.Lock()
 _service: Any = None  # this worker process's RunService
 
 
+def _settings(config: Config) -> dict[str, Any]:
+    return {
+        "broker_url": config.broker_url,
+        "task_default_queue": RUN_QUEUE,
+        "task_acks_late": True,                # a chunk whose worker dies is delivered again
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,       # one chunk at a time per worker thread: fair to the others
+        "task_ignore_result": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": max(config.run_lease_s * 4, 60.0)},
+        "worker_hijack_root_logger": False,
+    }
+
+
 def configure(config: Config) -> Celery:
-    """The Celery app configured from the service's environment (broker, late acknowledgement)."""
-    celery_app.conf.update(
-        broker_url=config.broker_url,
-        task_default_queue=RUN_QUEUE,
-        task_acks_late=True,                 # a chunk whose worker dies is delivered again
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,        # one chunk at a time per worker process: fair to the others
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": max(config.run_lease_s * 4, 60.0)},
-        worker_hijack_root_logger=False,
-    )
+    """This process's worker app configured from the service's environment (broker, late acknowledgement)."""
+    celery_app.conf.update(_settings(config))
     return celery_app
 
 
 class CeleryRunQueue:
-    """The RunService's queue on Celery (see `plugin.invoicing.runs.RunQueue`)."""
+    """The RunService's queue on Celery (see `plugin.invoicing.runs.RunQueue`): sends tasks by name."""
 
     def __init__(self, config: Config) -> None:
-        self._app = configure(config)
+        self._app = Celery("w365-sender", set_as_current=False)
+        self._app.conf.update(_settings(config))
 
     def run_chunk(self, run_id: str) -> None:
         """Queue the execution of the run's next chunk."""
-        run_chunk.apply_async(args=[run_id])
+        self._app.send_task("w365.run_chunk", args=[run_id], queue=RUN_QUEUE)
 
     def post_tasks(self, invoice_ids: list[str], caller_id: str | None) -> None:
         """Queue the post-invoicing tasks of these invoices."""
-        run_post_tasks.apply_async(args=[invoice_ids, caller_id])
+        self._app.send_task("w365.post_tasks", args=[invoice_ids, caller_id], queue=RUN_QUEUE)
 
 
 def worker_service():

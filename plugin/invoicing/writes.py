@@ -24,6 +24,7 @@ from connectors.dataverse.errors import (DataverseError,
 from connectors.dataverse.jsonutil import dumps
 from plugin.engine import Contract, CycleOption, InvoiceDraft
 from plugin.invoicing import mapping
+from plugin.posttasks.signing import row_signature
 from plugin.engine.money import money_str
 from plugin.invoicing.reads import invoice_numbers, read_schedule
 from plugin.posttasks.model import TaskStatus
@@ -172,10 +173,14 @@ def run_item_record(*, run: str, row_index: int, contract_id: str | None, cycle_
     return record
 
 
-def post_task_record(invoice: str, task_type: int) -> dict[str, Any]:
-    """A Queued `w365_postinvoicetasks` body for `invoice` (GUID or bind reference)."""
-    return {"w365_Invoice@odata.bind": mapping.bind("invoices", invoice), "w365_tasktype": task_type,
-            "w365_status": TaskStatus.QUEUED, "w365_attempts": 0}
+def post_task_record(invoice_id: str, task_type: int, signing_key: str,
+                     task_id: str | None = None) -> dict[str, Any]:
+    """A Queued `w365_postinvoicetasks` body for the invoice `invoice_id`, with its id assigned here and
+    its `w365_signature` (only rows the service signed are ever executed)."""
+    task_id = task_id or str(uuid.uuid4())
+    return {"w365_postinvoicetaskid": task_id, "w365_Invoice@odata.bind": mapping.bind("invoices", invoice_id),
+            "w365_tasktype": task_type, "w365_status": TaskStatus.QUEUED, "w365_attempts": 0,
+            "w365_signature": row_signature(signing_key, task_id, invoice_id, task_type)}
 
 
 # ---- the invoice change set ---------------------------------------------------------------------
@@ -183,12 +188,13 @@ def post_task_record(invoice: str, task_type: int) -> dict[str, Any]:
 def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[str, Any], row_index: int,
                           correlation_id: str | None = None, run_date: datetime | None = None,
                           post_task_types: Iterable[int] = (), trigger_post_tasks: bool = False,
-                          tag: Any = None) -> PlannedInvoice:
+                          tag: Any = None, signing_key: str | None = None) -> PlannedInvoice:
     """Add the atomic change set creating `draft`'s invoice (DESIGN §5) to `batch`.
 
     `run`: the run's GUID, or a `w365_invoiceruns` body (see `run_record`) to create the run in this
     very change set (single flow). `post_task_types`: task types (1 Send, 2 Sync, 3 Charge) to queue;
-    empty for a single manual invoice. The draft must have lines (not "nothing to invoice").
+    empty for a single manual invoice; the task rows are signed with `signing_key` (the invoice's id
+    is then assigned here, so that the signature can name it). The draft must have lines.
     """
     if draft.nothing_to_invoice:
         raise ValueError("nothing to invoice: no change set to write")
@@ -211,9 +217,14 @@ def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[
                                           record, only_create=True), "schedule")
     schedule_ref = new_schedule_ref or (schedule.id if schedule is not None and not draft.is_one_time else None)
     task_types = tuple(post_task_types)
-    invoice_ref = note(cs.create("invoices", mapping.invoice_record(
-        draft, schedule=schedule_ref, run=run_ref, post_tasks_requested=bool(task_types)),
-        return_representation=True), "invoice")
+    if task_types and not signing_key:
+        raise ValueError("post-invoicing tasks need a signing key")
+    invoice_record = mapping.invoice_record(draft, schedule=schedule_ref, run=run_ref,
+                                            post_tasks_requested=bool(task_types))
+    invoice_id = str(uuid.uuid4()) if task_types else None
+    if invoice_id:
+        invoice_record["invoiceid"] = invoice_id
+    invoice_ref = note(cs.create("invoices", invoice_record, return_representation=True), "invoice")
     if new_schedule_ref is not None:
         note(cs.update("w365_billingschedules", schedule_key(contract.id, draft.cycle_key),
                        {"w365_Invoice@odata.bind": invoice_ref}), "schedule_link")
@@ -230,7 +241,7 @@ def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[
         result=RESULT_CREATED, message=created_message(draft), correlation_id=correlation_id,
         invoice=invoice_ref, trigger_post_tasks=trigger_post_tasks)), "run_item")
     for task_type in task_types:
-        note(cs.create("w365_postinvoicetasks", post_task_record(invoice_ref, task_type)), "post_task")
+        note(cs.create("w365_postinvoicetasks", post_task_record(invoice_id, task_type, signing_key)), "post_task")
     return PlannedInvoice(tag=tag, draft=draft, row_index=row_index, run_ref=run_ref, invoice_ref=invoice_ref,
                           correlation_id=correlation_id, roles=roles)
 

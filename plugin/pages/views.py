@@ -89,13 +89,26 @@ def generate() -> tuple[str, int]:
 
 @bp.route("/bulk", methods=["GET", "POST"])
 def bulk() -> tuple[str, int]:
-    """The bulk Generate Invoice window (`?ids=<id>,<id>,…`, or a form POST of `ids` for long selections)."""
+    """The bulk Generate Invoice window (`?ids=<id>,<id>,…`, or a form POST of `ids` for long selections);
+    `?run=<run id>`: the window of a run already started (its progress and Result, never a fresh form)."""
+    run_id = request.args.get("run", "") if request.method == "GET" else ""
+    if run_id:
+        run = parse_guid(run_id)
+        error = None if run else "“{}” is not an invoice run id.".format(run_id[:80])
+        html = render_template("pages/bulk.html", contract_ids=[], run_id=run, page_error=error, **_page_context())
+        return html, 400 if error else 200
     source = request.form if request.method == "POST" else request.args
     ids, bad = parse_guid_list(source.get("ids", ""))
     error = _bulk_error(ids, bad)
-    html = render_template("pages/bulk.html", contract_ids=[] if error else ids, page_error=error,
+    html = render_template("pages/bulk.html", contract_ids=[] if error else ids, run_id=None, page_error=error,
                            **_page_context())
     return html, 400 if error else 200
+
+
+@bp.get("/runs")
+def runs() -> tuple[str, int]:
+    """The user's recent invoice runs, each linking to its window."""
+    return render_template("pages/runs.html", page_error=None, **_page_context()), 200
 
 
 @bp.get("/invoice")

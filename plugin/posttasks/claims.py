@@ -52,3 +52,31 @@ def claim_tasks(client: DataverseClient, rows: Sequence[Mapping[str, Any]]) -> l
                 log.warning("could not claim post-invoicing task %s: %s", changeset.tag, changeset.error)
         claimed += [row for row in part if row[TASK_ID] in won]
     return claimed
+
+
+NOT_OURS = "not created by this service"
+
+
+def queued_tasks(client: DataverseClient, limit: int = MAX_STRANDED_PER_SWEEP) -> list[dict[str, Any]]:
+    """Every Queued task row, whatever its age (the sweep checks each one's signature)."""
+    rows = client.query(TASKS, select=TASK_COLUMNS, filter=odata.eq("w365_status", int(TaskStatus.QUEUED)),
+                        orderby=["modifiedon", TASK_ID], page_size=500)
+    return list(islice(rows, limit))
+
+
+def fail_forged(client: DataverseClient, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Set task rows the service did not write (no valid signature) Failed, never running them; how many."""
+    if not rows:
+        return 0
+    for row in rows:
+        log.warning("post-invoicing task %s has no valid signature: set Failed, not run", row[TASK_ID])
+    failed = 0
+    for start in range(0, len(rows), _CLAIMS_PER_BATCH):
+        batch = Batch()
+        for row in rows[start:start + _CLAIMS_PER_BATCH]:
+            batch.changeset(tag=row[TASK_ID]).update(
+                TASKS, row[TASK_ID], {"w365_status": int(TaskStatus.FAILED), "w365_message": NOT_OURS},
+                etag=row.get("@odata.etag"))
+        result = client.execute_batch(batch, continue_on_error=True)
+        failed += sum(1 for changeset in result.changesets if changeset.ok)
+    return failed

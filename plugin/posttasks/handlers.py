@@ -9,6 +9,7 @@ from plugin.posttasks.delivery import (PermanentTaskError, json_bytes, outbox_fi
                                        smtp_sender, write_outbox)
 from plugin.posttasks.documents import charge_request, invoice_document, invoice_email
 from plugin.posttasks.model import Outcome, TaskContext, TaskStatus, TaskType
+from plugin.posttasks.signing import row_signing_key
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,14 @@ class TaskSettings:
     payment_url: str | None
     signing_key: str | None
     timeout_s: float = 10.0
+    row_key: str | None = None   # signs the task rows (W365_TASK_SIGNING_KEY or generated); None: not checked
 
     @classmethod
     def from_config(cls, config: Config) -> "TaskSettings":
         """The settings of a service Config."""
         return cls(smtp_url=config.smtp_url, outbox_dir=config.outbox_dir,
                    accounting_url=config.accounting_webhook_url, payment_url=config.payment_webhook_url,
-                   signing_key=config.task_signing_key)
+                   signing_key=config.task_signing_key, row_key=row_signing_key(config.task_signing_key))
 
 
 def _send(ctx: TaskContext, settings: TaskSettings) -> Outcome:

@@ -8,7 +8,7 @@ from connectors.dataverse import DataverseClient, odata
 from plugin.posttasks.model import InvoiceLine, TaskContext, TaskStatus, TaskType
 
 TASK_COLUMNS = ["w365_postinvoicetaskid", "_w365_invoice_value", "w365_tasktype", "w365_status",
-                "w365_attempts", "w365_message"]
+                "w365_attempts", "w365_message", "w365_signature"]
 _INVOICE_COLUMNS = ["invoiceid", "name", "invoicenumber", "_customerid_value", "_transactioncurrencyid_value",
                     "_w365_billingcontract_value", "w365_invoicedate", "duedate", "w365_cyclestart",
                     "w365_cycleend", "totallineitemamount", "discountamount", "totaltax", "totalamount"]

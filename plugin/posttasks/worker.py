@@ -12,10 +12,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from connectors.dataverse import Batch, DataverseClient
 from connectors.dataverse.errors import DataverseError
-from plugin.posttasks.claims import RECOVERY_GRACE_S, claim_tasks, stranded_tasks
+from plugin.posttasks.claims import RECOVERY_GRACE_S, claim_tasks, fail_forged, queued_tasks, stranded_tasks
 from plugin.posttasks.handlers import TaskSettings, attempt
 from plugin.posttasks.loading import contexts_of_tasks, tasks_of_invoices
 from plugin.posttasks.model import Outcome, TaskContext, TaskStatus, TransientTaskError, TaskType
+from plugin.posttasks.signing import row_is_signed
 
 TaskListener = Callable[[str, dict], None]  # (invoice id, {task, status, message}) once a task is final
 
@@ -82,6 +83,9 @@ class PostTaskWorker:
     def recover(self, grace_s: float = RECOVERY_GRACE_S, client: DataverseClient | None = None) -> int:
         """Run the tasks left Queued for `grace_s` seconds by a stopped process (not held here); how many."""
         client = client or self._client
+        key = self._settings.row_key
+        if key is not None:  # rows the service did not write fail at once, whatever their age
+            fail_forged(client, [row for row in queued_tasks(client) if not row_is_signed(row, key)])
         with self._idle:
             held = set(self._held)
         rows = [row for row in stranded_tasks(client, grace_s) if row["_w365_invoice_value"] not in held]
@@ -173,9 +177,21 @@ class PostTaskWorker:
         if rows is None:
             queued = self._retrying(lambda: tasks_of_invoices(client, invoice_ids, queued_only=True), deadline)
             rows = [row for row in queued if not row.get("w365_attempts")]
+        rows = self._only_signed(client, rows)
         # a retried claim that had gone through answers 412: the task waits for a sweep, never runs twice
         claimed = self._retrying(lambda: claim_tasks(client, rows), deadline) if rows else []
         return self._retrying(lambda: contexts_of_tasks(client, claimed), deadline)
+
+    def _only_signed(self, client: DataverseClient, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The rows this service wrote; any other is set Failed, "not created by this service"."""
+        key = self._settings.row_key
+        if key is None:
+            return list(rows)
+        signed = [row for row in rows if row_is_signed(row, key)]
+        forged = [row for row in rows if not row_is_signed(row, key)]
+        if forged:
+            fail_forged(client, forged)
+        return signed
 
     def _retrying(self, read: Callable[[], T], deadline: float) -> T:
         round_no = 0

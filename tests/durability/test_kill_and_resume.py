@@ -21,9 +21,11 @@ import pytest
 from connectors.dataverse import odata
 from plugin.config import Config
 from plugin.invoicing.run_lease import read_lease
-from plugin.invoicing.run_store import find_run_by_key
+from plugin.invoicing.run_store import find_run, find_run_by_key
+from plugin.invoicing.run_view import load_view
 from plugin.invoicing.runs import RunService
 from plugin.seed import seed
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 3.0
@@ -54,7 +56,6 @@ def kill_at(process: subprocess.Popen, done_at_least: int) -> int:
 def assert_exactly_once(client, run_id: str, view) -> None:
     """Every row answered, none failed, invoices = rows Created, no (contract, cycle) invoiced twice."""
     statuses = Counter(result.status for result in view.results)
-    print(f"run {run_id}: {dict(statuses)}")
     assert statuses["pending"] == 0 and statuses["failed"] == 0, statuses
     invoices = list(client.query("invoices", select=["invoiceid", "_w365_billingcontract_value", "w365_cyclestart"],
                                  filter=odata.eq("_w365_invoicerun_value", run_id)))
@@ -74,7 +75,6 @@ def test_kill_9_at_half_then_another_process_completes_the_run(local_dataverse, 
     try:
         process = start_run_process(local_dataverse.url, run_key, ids_file)
         reached = kill_at(process, ROWS // 2)
-        print(f"killed at {reached} rows")
     finally:
         local_dataverse.set_faults(latency_ms=0)
     record = find_run_by_key(dataverse_client, run_key)
@@ -82,17 +82,23 @@ def test_kill_9_at_half_then_another_process_completes_the_run(local_dataverse, 
     lease = read_lease(dataverse_client, record.run_id)
     assert lease.owner and lease.owner.endswith(f":{process.pid}")
 
-    survivor = RunService(dataverse_client, Config(run_lease_s=LEASE_S, run_sweep=True), owner="survivor:1")
+    # a new process of the service (`w365 serve`) sweeps at start and every lease: it takes the run over
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("W365_")},
+           "W365_DATAVERSE_URL": local_dataverse.url, "W365_DATAVERSE_TOKEN": "local-dev-token",
+           "W365_RUN_LEASE_S": str(LEASE_S)}
+    killed_at = time.monotonic()
+    survivor = subprocess.Popen([str(Path(sys.executable).with_name("w365")), "serve", "--port", str(free_port())],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        killed_at = time.monotonic()
-        assert survivor.sweep() == 0  # the lease has not expired yet: nobody takes the run
-        survivor.start_run_sweep()
-        view = survivor.wait(record.run_id, LEASE_S + 60)
-        while not view.finished and time.monotonic() - killed_at < LEASE_S + 60:
-            view = survivor.wait(record.run_id, 5)
-        assert view.finished, f"not finished {LEASE_S + 60} s after the kill (reached {reached} rows)"
+        while read_lease(dataverse_client, record.run_id).running and time.monotonic() - killed_at < LEASE_S + 60:
+            time.sleep(0.3)
+        assert not read_lease(dataverse_client, record.run_id).running, \
+            f"not finished {LEASE_S + 60} s after the kill (killed at {reached} rows)"
     finally:
-        survivor.close()
+        survivor.send_signal(signal.SIGINT)
+        _, errors = survivor.communicate(timeout=60)
+    assert "resuming it here" in errors  # the new process is the one that took it over
+    view = load_view(dataverse_client, find_run(dataverse_client, record.run_id))
     assert_exactly_once(dataverse_client, record.run_id, view)
     final = read_lease(dataverse_client, record.run_id)
     assert not final.running and not final.owner  # finished and released

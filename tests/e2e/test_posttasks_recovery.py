@@ -172,3 +172,27 @@ def test_tasks_held_by_a_live_worker_are_not_swept_and_a_stolen_task_runs_once(
         worker.shutdown()
     assert_finished_once(dataverse_client, invoices, tmp_path / "slow", tmp_path / "other")
     assert outbox(tmp_path / "slow") == []
+
+
+def test_task_rows_made_by_hand_are_set_failed_and_never_run(local_dataverse, plugin_config, dataverse_client,
+                                                             world, tmp_path):
+    invoices = strand_tasks(local_dataverse, plugin_config, dataverse_client, world)  # signed, by the service
+    forged = [dataverse_client.create("w365_postinvoicetasks", {
+        "w365_Invoice@odata.bind": f"/invoices({invoices[0]['id']})", "w365_tasktype": task_type,
+        "w365_status": QUEUED, "w365_attempts": 0, **extra})
+        for task_type, extra in ((SEND, {}), (SYNC, {}), (CHARGE, {}), (SEND, {"w365_signature": "0" * 64}))]
+    config = plugin_config.with_overrides(outbox_dir=str(tmp_path))
+    worker = PostTaskWorker(make_client(local_dataverse), TaskSettings.from_config(config))
+    worker.recover(grace_s=0)
+    assert worker.wait_idle(60)
+    worker.shutdown()
+    for task_id in forged:
+        row = dataverse_client.get("w365_postinvoicetasks", task_id)
+        assert (row["w365_status"], row["w365_message"]) == (FAILED, "not created by this service")
+        assert not row["w365_attempts"]  # never claimed, never attempted
+    signed = [t for t in dataverse_client.query_in("w365_postinvoicetasks", "_w365_invoice_value", [invoices[0]["id"]])
+              if t["w365_postinvoicetaskid"] not in forged]
+    assert sorted((t["w365_tasktype"], t["w365_status"]) for t in signed) == [(SEND, SUCCEEDED), (SYNC, SUCCEEDED),
+                                                                             (CHARGE, SKIPPED)]
+    number = invoices[0]["number"]
+    assert outbox(tmp_path) == [f"{number}.send.eml", f"{number}.sync.json"]  # the signed rows ran, once each

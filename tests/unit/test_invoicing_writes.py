@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import pytest
 from requests.structures import CaseInsensitiveDict
 
 from connectors.dataverse import Batch, ChangesetResult, PartResponse
@@ -12,6 +13,7 @@ from plugin.engine import ScheduleStatus, build_invoice
 from plugin.invoicing.writes import (MODE_SINGLE, RUN_COMPLETED, add_invoice_changeset, add_schedule_failure,
                                      interpret_failure, request_row, run_record)
 from plugin.posttasks.model import TaskType
+from plugin.posttasks.signing import row_signature
 from tests.engine import builders as b
 
 AS_OF = date(2026, 2, 1)
@@ -74,7 +76,7 @@ def test_existing_schedule_is_updated_with_its_etag_and_post_tasks_are_queued_wh
     run_id = gid()
     batch = Batch()
     add_invoice_changeset(batch, draft, run=run_id, row_index=3, post_task_types=(TaskType.SEND, TaskType.SYNC),
-                          trigger_post_tasks=True)
+                          trigger_post_tasks=True, signing_key="k")
     assert ops_of(batch)[:2] == [("POST", "invoices", None), ("PATCH", "w365_billingschedules", 'W/"42"')]
     assert [o for o in ops_of(batch) if o[1] == "w365_postinvoicetasks"] == [
         ("POST", "w365_postinvoicetasks", None)] * 2
@@ -82,6 +84,13 @@ def test_existing_schedule_is_updated_with_its_etag_and_post_tasks_are_queued_wh
     assert bodies[0]["w365_InvoiceRun@odata.bind"] == f"/w365_invoiceruns({run_id})"
     assert bodies[0]["w365_posttasksrequested"] is True
     assert [t["w365_tasktype"] for t in bodies if "w365_tasktype" in t] == [1, 2]
+    # the invoice's id is assigned here so that each task row's signature can name it
+    invoice_id = bodies[0]["invoiceid"]
+    for task in (t for t in bodies if "w365_tasktype" in t):
+        assert task["w365_signature"] == row_signature("k", task["w365_postinvoicetaskid"], invoice_id,
+                                                       task["w365_tasktype"])
+    with pytest.raises(ValueError):
+        add_invoice_changeset(Batch(), draft, run=run_id, row_index=4, post_task_types=(TaskType.SEND,))
 
 
 def test_one_time_invoice_writes_no_schedule():

@@ -10,8 +10,10 @@
     pageError: $("page-error"), loading: $("loading"), table: $("rows"), body: document.querySelector("#rows tbody"),
     actions: $("actions"), progressText: $("progress-text"), progress: $("progress"),
     download: $("download"), retry: $("retry"), proceed: $("proceed"), close: $("close"),
-    filter: $("result-filter"), checkAll: $("check-all"),
+    filter: $("result-filter"), checkAll: $("check-all"), dataverseNotice: $("dataverse-notice"),
   };
+  const STALL_MS = 10000;  // no progress for this long: ask whether Dataverse still answers
+  const DATAVERSE_DOWN = "Dataverse is not answering; the run continues when it is back.";
   const POLL_MS = 700;
   const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (DESIGN §6)
   const TASK_NAMES = { send: "Send", sync: "Sync", charge: "Charge", 1: "Send", 2: "Sync", 3: "Charge" };
@@ -76,6 +78,48 @@
     row.select.addEventListener("change", () => { rowWarning(row); renderProceed(); });
     rowWarning(row);
     return row;
+  }
+
+  /** A row of a run opened by its address: what was requested, read-only, its Result as it comes. */
+  function buildRunRow(index, runRow) {
+    const n = index + 1;
+    const tr = el("tr", { "data-contract-id": runRow.billing_contract_id });
+    const row = { id: runRow.billing_contract_id, data: null, tr, sent: true, money: W365.moneyFormatter(null) };
+    const cycle = runRow.cycle === "one-time" ? "One-time purchases"
+      : runRow.cycle ? W365.formatDate(runRow.cycle) : "Default cycle";
+    row.check = el("input", { type: "checkbox", id: `post-${n}`, disabled: true });
+    row.check.checked = Boolean(runRow.trigger_post_invoicing_tasks);
+    row.result = el("td", { class: "result", id: `result-${n}` });
+    tr.append(el("th", { scope: "row", id: `name-${n}`, text: runRow.name || runRow.billing_contract_id }),
+      el("td", { class: "cycle-text", text: cycle }),
+      el("td", {}, el("label", { class: "sr-only", for: `post-${n}`, text: "Trigger post invoicing tasks" }), row.check),
+      row.result);
+    return row;
+  }
+
+  /** Open the run of `?run=`: its rows, progress and Result; Retry failed and the CSV as after Proceed. */
+  async function openRun(id) {
+    try {
+      const { data: run } = await api("GET", `/invoice-runs/${encodeURIComponent(id)}`);
+      runId = run.run_id;
+      rows.length = 0;
+      (run.rows || []).forEach((runRow, i) => rows.push(buildRunRow(i, runRow)));
+      ui.body.replaceChildren(...rows.map((r) => r.tr));
+      ui.table.hidden = false;
+      ui.actions.hidden = false;
+      ui.loading.textContent = "";
+      ui.checkAll.disabled = true;
+      ui.proceed.disabled = true;
+      $("subtitle").textContent = `Invoice run of ${rows.length} billing contract${rows.length === 1 ? "" : "s"}`;
+      ui.download.href = `${page.dataset.apiBase}/invoice-runs/${encodeURIComponent(runId)}/results.csv`;
+      ui.download.setAttribute("download", `invoice-run-${runId}.csv`);
+      ui.download.hidden = false;
+      await poll();
+    } catch (error) {
+      ui.loading.textContent = "";
+      showNotice(ui.pageError, "error", `The run could not be shown: ${error.message}`);
+      onAuthError(error);
+    }
   }
 
   async function load() {
@@ -179,11 +223,28 @@
 
   function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 
+  /** Whether Dataverse answers the service (its health check), asked while a run makes no progress. */
+  async function dataverseAnswers() {
+    try {
+      const { data } = await api("GET", "/health");
+      return data.status === "ok";
+    } catch (error) {
+      return error.status !== 503 && error.status !== 0;
+    }
+  }
+
+  function showDataverseDown(down) {
+    if (down) showNotice(ui.dataverseNotice, "warn", DATAVERSE_DOWN);
+    else ui.dataverseNotice.hidden = true;
+  }
+
   async function poll() {
     if (polling) return;
     polling = true;
     let finishedAt = null;
     let failures = 0;
+    let lastDone = -1;
+    let lastChange = Date.now();
     try {
       for (;;) {
         let run;
@@ -191,14 +252,24 @@
           ({ data: run } = await api("GET", `/invoice-runs/${encodeURIComponent(runId)}`));
           failures = 0;
         } catch (error) {
-          // a brief outage must not lose the run: keep asking a few times before telling the user
-          if (error.status === 401 || ++failures >= 5) {
+          // an outage must not lose the run: keep asking, and say what is going on
+          if (error.status === 401 || error.status === 404) {
             showNotice(ui.pageError, "error", `The run's progress could not be read: ${error.message}`);
             onAuthError(error);
             return;
           }
-          await sleep(POLL_MS * failures);
+          failures += 1;
+          if (Date.now() - lastChange >= STALL_MS) showDataverseDown(!(await dataverseAnswers()));
+          await sleep(Math.min(POLL_MS * failures, 5000));
           continue;
+        }
+        const done = (run.progress || {}).done;
+        if (done !== lastDone) {
+          lastDone = done;
+          lastChange = Date.now();
+          showDataverseDown(false);
+        } else if (run.status === "running" && Date.now() - lastChange >= STALL_MS) {
+          showDataverseDown(!(await dataverseAnswers()));
         }
         renderRun(run);
         if (run.status === "running") finishedAt = null;  // e.g. Retry failed pressed meanwhile
@@ -218,6 +289,8 @@
     try {
       const { data } = await request();
       runId = data.run_id;
+      // the window's address now names the run: a reload shows it again, never a fresh form
+      history.replaceState(null, "", `${location.pathname}?run=${encodeURIComponent(runId)}`);
       ui.download.href = `${page.dataset.apiBase}/invoice-runs/${encodeURIComponent(runId)}/results.csv`;
       ui.download.setAttribute("download", `invoice-run-${runId}.csv`);
       ui.download.hidden = false;
@@ -288,5 +361,6 @@
   });
   ui.body.addEventListener("change", (event) => { if (event.target.type === "checkbox") renderCheckAll(); });
   ui.retry.addEventListener("click", retry);
-  if (ids.length) load();
+  if (page.dataset.runId) openRun(page.dataset.runId);
+  else if (ids.length) load();
 })();
