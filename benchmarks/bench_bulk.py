@@ -44,6 +44,7 @@ from plugin.invoicing.run_model import RunRequest, RunRow  # noqa: E402
 from plugin.invoicing.runs import RunService  # noqa: E402
 from plugin.invoicing.writes import (MODE_BULK, RESULT_CREATED, RESULT_SKIPPED, RUN_COMPLETED,  # noqa: E402
                                      request_row, run_item_record, run_record)
+from plugin.provisioning import provision  # noqa: E402
 from plugin.seed import seed  # noqa: E402
 
 TODAY = date(2026, 2, 1)
@@ -75,6 +76,7 @@ def local_dataverse() -> Iterator[str]:
                 time.sleep(0.05)
         else:
             raise RuntimeError("the local Dataverse did not start")
+        provision(connect(url))  # the service's own tables, as on a real org
         yield url
     finally:
         child.terminate()

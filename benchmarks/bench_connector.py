@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.dataverse import Batch, DataverseClient  # noqa: E402
 from connectors.local_dataverse import LocalDataverse  # noqa: E402
+from plugin.provisioning.local import provision_local  # noqa: E402
 from plugin.config import Config  # noqa: E402
 
 PAGE_SIZE = 5000
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-connector-") as tmp:
         dv = LocalDataverse(db_path=str(Path(tmp) / "dataverse.db"), port=0).start()
+        provision_local(dv)
         try:
             client = connect(dv)
             client.token_provider()  # token acquisition is not part of the figures

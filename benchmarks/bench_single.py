@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.local_dataverse import LocalDataverse  # noqa: E402
+from plugin.provisioning.local import provisioned_dataverse  # noqa: E402
 from plugin.app import create_app  # noqa: E402
 from plugin.config import Config  # noqa: E402
 from tests import factories  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    dv = LocalDataverse(db_path=":memory:", port=0).start()
+    dv = provisioned_dataverse(port=0).start()
     try:
         client = make_client(dv)
         world = factories.make_world(client)

@@ -11,6 +11,7 @@ import pytest
 from connectors.dataverse import DataverseClient
 from connectors.dataverse.auth import token_provider
 from connectors.local_dataverse import LocalDataverse
+from plugin.provisioning.local import provisioned_dataverse
 
 
 def free_port() -> int:
@@ -36,8 +37,8 @@ def start_http_server(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPSer
 
 @pytest.fixture(scope="module")
 def local_dataverse():
-    """A fresh in-memory local Dataverse on a free loopback port, one per test module."""
-    dv = LocalDataverse(db_path=":memory:", port=0).start()
+    """A fresh in-memory local Dataverse, provisioned (`w365 provision`), one per test module."""
+    dv = provisioned_dataverse(port=0).start()
     try:
         yield dv
     finally:
@@ -45,15 +46,44 @@ def local_dataverse():
 
 
 def make_client(dv: LocalDataverse, **options) -> DataverseClient:
-    """A connector for `dv` using the same msal client-credentials path as a real org."""
-    provider = token_provider(
-        resource_url=dv.url,
-        tenant_id="local-tenant",
-        client_id="local-client",
-        client_secret="local-secret",
-        authority=dv.authority,
-    )
+    """A connector for `dv`: over https through msal client credentials, exactly as against a
+    real org (the CA must be trusted: `trust_local_ca`); over plain http with the fixed
+    development token, as the docs say (msal accepts only https authorities)."""
+    if dv.ca_path is None:
+        provider = token_provider(resource_url=dv.url, fixed_token="local-dev-token")
+    else:
+        provider = token_provider(
+            resource_url=dv.url,
+            tenant_id="local-tenant",
+            client_id="local-client",
+            client_secret="local-secret",
+            authority=dv.authority,
+        )
     return DataverseClient(dv.url, token_provider=provider, **options)
+
+
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory):
+    """One CA and server certificate for every TLS local Dataverse of the run."""
+    return str(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def tls_dataverse(tls_dir):
+    """A provisioned local Dataverse serving https (trust it with `trust_local_ca`)."""
+    dv = provisioned_dataverse(port=0, tls=True, tls_dir=tls_dir).start()
+    try:
+        yield dv
+    finally:
+        dv.stop()
+
+
+@pytest.fixture
+def trust_local_ca(tls_dataverse, monkeypatch):
+    """requests (so msal, the connector and the SDK) trusts the local CA, as the docs say."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_dataverse.ca_path)
+    monkeypatch.setenv("SSL_CERT_FILE", tls_dataverse.ca_path)
+    return tls_dataverse.ca_path
 
 
 @pytest.fixture(scope="module")

@@ -33,38 +33,15 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-class LoopbackHttpsSession(requests.Session):
-    """msal's transport for a local authority: `https://<loopback>` is sent as plain http.
-
-    msal only accepts https authorities; the local Dataverse serves http on loopback. The request
-    carries `X-Forwarded-Proto: https` so the server advertises https-form endpoints in its OIDC
-    discovery, which come back through this same mapping.
-    """
-
-    def __init__(self, timeout_s: float = 30.0) -> None:
-        super().__init__()
-        self.timeout_s = timeout_s
-
-    def request(self, method: str, url: str,  # type: ignore[override]
-                *args: Any, **kwargs: Any) -> requests.Response:
-        parts = urlsplit(url)
-        if parts.scheme == "https" and is_loopback_host(parts.hostname):
-            url = urlunsplit(parts._replace(scheme="http"))
-            headers = dict(kwargs.pop("headers", None) or {})
-            headers["X-Forwarded-Proto"] = "https"
-            kwargs["headers"] = headers
-        kwargs.setdefault("timeout", self.timeout_s)
-        return super().request(method, url, *args, **kwargs)
-
-
-def _msal_authority(authority: str) -> tuple[str, bool]:
-    """(authority msal accepts, is it loopback-over-http)."""
+def _msal_authority(authority: str) -> str:
+    """The authority as msal takes it: https only (over plain http, use a fixed token)."""
     parts = urlsplit(authority.rstrip("/"))
-    if parts.scheme == "http":
-        if not is_loopback_host(parts.hostname):
-            raise ValueError(f"an http authority is only allowed on loopback: {authority}")
-        return urlunsplit(parts._replace(scheme="https")), True
-    return urlunsplit(parts), False
+    if parts.scheme != "https":
+        hint = (" The local Dataverse serves https with `w365 dataverse-local --tls` (trust its CA "
+                "through REQUESTS_CA_BUNDLE); over plain http use W365_DATAVERSE_TOKEN instead."
+                if is_loopback_host(parts.hostname) else "")
+        raise ValueError(f"msal accepts only https authorities, not {authority}.{hint}")
+    return urlunsplit(parts)
 
 
 def _load_certificate(cert_path: str, thumbprint: str) -> dict[str, str]:
@@ -81,7 +58,7 @@ class MsalTokenProvider:
                  client_credential: Any, timeout_s: float = 30.0) -> None:
         self.scopes = [resource_url.rstrip("/") + "/.default"]
         self.client_id = client_id
-        self.authority, self._loopback = _msal_authority(authority)
+        self.authority = _msal_authority(authority)
         self._credential = client_credential
         self._timeout_s = timeout_s
         self._app: Any = None
@@ -94,9 +71,7 @@ class MsalTokenProvider:
         if self._app is None:
             host = urlsplit(self.authority).hostname or ""
             kwargs: dict[str, Any] = {"timeout": self._timeout_s}
-            if self._loopback:
-                kwargs["http_client"] = LoopbackHttpsSession(self._timeout_s)
-            if self._loopback or host not in WELL_KNOWN_AUTHORITY_HOSTS:
+            if host not in WELL_KNOWN_AUTHORITY_HOSTS:
                 kwargs["instance_discovery"] = False
             try:
                 self._app = msal.ConfidentialClientApplication(
@@ -152,8 +127,8 @@ def token_provider(*, resource_url: str, tenant_id: str | None = None, client_id
 
     `fixed_token` bypasses msal. Otherwise msal client credentials with `client_secret`, or a
     certificate (`cert_path` PEM with the private key + `thumbprint`), against `authority`
-    (default `https://login.microsoftonline.com/<tenant_id>`; an http loopback authority is the
-    local Dataverse's).
+    (default `https://login.microsoftonline.com/<tenant_id>`; the local Dataverse's is
+    `https://127.0.0.1:<port>/<tenant>` under `--tls`).
     """
     if fixed_token:
         return FixedTokenProvider(fixed_token)

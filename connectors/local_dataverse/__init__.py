@@ -1,4 +1,4 @@
-"""The local Dataverse: a Dataverse Web API v9.2 server on Flask + SQLite (DESIGN §12).
+"""The local Dataverse: a Dataverse Web API v9.2 server on Flask + SQLite (connectors/local_dataverse/README.md).
 
 `LocalDataverse(db_path=":memory:", port=0, latency_ms=0).start()` serves it on 127.0.0.1 in a
 daemon thread; `create_app(store, ...)` builds the Flask app. Nothing is opened at import time.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -11,11 +12,12 @@ from flask import Flask, Response, jsonify, request
 from . import batch
 from .auth import TokenIssuer, bearer_token, register_authority
 from .errors import THROTTLED, GENERIC, DataverseFault
-from .runtime import API_PREFIX, Faults, Stats
+from .runtime import API_PREFIXES, Faults, Stats
 from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
 from .store import Store
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+_VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 # headers of the outer $batch request that also apply to its parts
 _INHERITED = ("mscrmcallerid", "callerobjectid")
 
@@ -76,8 +78,6 @@ def _to_flask(resp: ApiResponse) -> Response:
 
 
 def _register_api(app: Flask, rt: Runtime) -> None:
-    @app.route(API_PREFIX, defaults={"subpath": ""}, methods=_METHODS, strict_slashes=False)
-    @app.route(API_PREFIX + "/<path:subpath>", methods=_METHODS)
     def web_api(subpath: str) -> Response:
         body = request.get_data()  # always drain the body (keep-alive connections)
         rt.stats.add("http_requests")
@@ -92,6 +92,11 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         query = request.query_string.decode("utf-8", "replace")
         req = ApiRequest(request.method, subpath, query, headers, body)
         return _to_flask(rt.service.handle(req, base))
+
+    for prefix in API_PREFIXES:
+        app.add_url_rule(prefix, f"web_api_root{prefix}", web_api, defaults={"subpath": ""},
+                         methods=_METHODS, strict_slashes=False)
+        app.add_url_rule(prefix + "/<path:subpath>", f"web_api{prefix}", web_api, methods=_METHODS)
 
 
 def _injected_fault(rt: Runtime) -> ApiResponse | None:
@@ -163,7 +168,7 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
     except DataverseFault as fault:
         rt.stats.add("operations")
         return _to_flask(error_response(fault))
-    # as many operations as parts, including those a failure kept from running (DESIGN §12)
+    # as many operations as parts, including those a failure kept from running
     rt.stats.add("operations", reply.operations)
     content, content_type = reply
     return Response(
@@ -181,8 +186,9 @@ def _relative(url: str) -> tuple[str, str]:
     """A part's URL (absolute, `/api/data/v9.2/...` or relative to the root) -> (path, query)."""
     parts = urlsplit(url)
     path = unquote(parts.path)
-    if API_ROOT in path:
-        path = path.split(API_ROOT, 1)[1]
+    match = _VERSIONED_ROOT.search(path)
+    if match:
+        path = path[match.end():]
     return path.lstrip("/"), parts.query
 
 

@@ -76,9 +76,9 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def external_base() -> str:
-    """This server's URL as the client sees it (`X-Forwarded-Proto` honoured, default http)."""
+    """This server's URL as the client sees it (`X-Forwarded-Proto` honoured, else its scheme)."""
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return f"{proto if proto in ('http', 'https') else 'http'}://{request.host}"
+    return f"{proto if proto in ('http', 'https') else request.scheme}://{request.host}"
 
 
 def _oauth_error(status: int, error: str, description: str, code: int):

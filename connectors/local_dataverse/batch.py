@@ -59,7 +59,7 @@ class BatchReply(tuple):
     """`(body, content_type)` plus the outer `status`, extra response `headers` and `operations`.
 
     `operations` is the number of requests the batch holds (change-set requests included), counted
-    whether or not each one ran: DESIGN §12, "a `$batch` is ... as many operations as parts".
+    whether or not each one ran: "a `$batch` is as many operations as parts".
     """
 
     status: int

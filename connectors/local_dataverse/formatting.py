@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .tables import BOOLEAN, CHOICE, DATEONLY, DATETIME, DECIMAL, INTEGER, MONEY, Column
+from .schema import BOOLEAN, CHOICE, DATEONLY, DATETIME, DECIMAL, INTEGER, MONEY, Column
 
 FORMATTED_TYPES = frozenset({CHOICE, BOOLEAN, INTEGER, DECIMAL, MONEY, DATEONLY, DATETIME})
 

@@ -11,10 +11,11 @@ from . import odata_filter
 from .errors import DataverseFault, INVALID_PROPERTY, bad_query, unknown_property
 from .formatting import FORMATTED_TYPES, formatted
 from .store import Store, q
-from .tables import DECIMAL, FILTER_KIND, LOOKUP, MONEY, TABLES, Column, Table
+from .schema import DECIMAL, FILTER_KIND, LOOKUP, MONEY, Column, Table
 from .urls import Expand, QueryOptions
 from .values import from_storage
 
+COUNT_LIMIT = 5000
 MAX_PAGE_SIZE = 5000
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -55,14 +56,16 @@ def readable(table: Table, name: str) -> Column:
     return col
 
 
-def column_resolver(table: Table, alias: str) -> Callable[[str], odata_filter.ColumnRef]:
+def column_resolver(
+    tables: dict[str, Table], table: Table, alias: str
+) -> Callable[[str], odata_filter.ColumnRef]:
     """The `resolve` callback of `odata_filter.compile_filter` for `table` under alias `alias`."""
 
     def resolve(name: str) -> odata_filter.ColumnRef:
         nav, slash, inner = name.partition("/")
         if slash:
             lookup = table.by_nav.get(nav)
-            target = TABLES.get(lookup.target) if lookup else None
+            target = tables.get(lookup.target) if lookup else None
             col = target.by_read_name.get(inner) if target else None
             if lookup is None or col is None or col.write_only or "/" in inner:
                 raise odata_filter.UnknownColumn(name, table.logical_name)
@@ -79,10 +82,14 @@ def column_resolver(table: Table, alias: str) -> Callable[[str], odata_filter.Co
     return resolve
 
 
-def compile_where(table: Table, text: str, alias: str, aliases: dict[str, str]) -> tuple[str, list]:
+def compile_where(
+    tables: dict[str, Table], table: Table, text: str, alias: str, aliases: dict[str, str]
+) -> tuple[str, list]:
     """A `$filter` as SQL (400 0x80060888 on bad syntax, 0x80048d19 on an unknown column)."""
     try:
-        return odata_filter.compile_filter(text, column_resolver(table, alias), aliases=aliases)
+        return odata_filter.compile_filter(
+            text, column_resolver(tables, table, alias), aliases=aliases
+        )
     except odata_filter.UnknownColumn as exc:
         raise DataverseFault(400, INVALID_PROPERTY, str(exc)) from None
     except odata_filter.FilterSyntaxError as exc:
@@ -168,11 +175,7 @@ class Reader:
             order.append((pk, False))
         count = None
         if opts.count:
-            count = self.store.query(
-                f"SELECT COUNT(*) FROM {q(table.entity_set)} t"
-                + (" WHERE " + " AND ".join(conds) if conds else ""),
-                params,
-            )[0][0]
+            count = self.count(table, conds, params)
         if skiptoken:
             after_sql, after_params = _after(order, decode_skiptoken(skiptoken, len(order)))
             conds, params = [*conds, after_sql], [*params, *after_params]
@@ -194,13 +197,28 @@ class Reader:
         raw = [dict(zip(names, r)) for r in fetched]
         return Page(self.shape(table, raw, opts.select, opts.expand), token, count)
 
+    def count(self, table: Table, conds: list[str], params: list) -> int:
+        """Matching rows, counted up to COUNT_LIMIT + 1 (Dataverse stops counting at 5000)."""
+        return self.store.query(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {q(table.entity_set)} t"
+            + (" WHERE " + " AND ".join(conds) if conds else "")
+            + " LIMIT ?)",
+            [*params, COUNT_LIMIT + 1],
+        )[0][0]
+
+    def count_matching(
+        self, table: Table, opts: QueryOptions, where: tuple[str, list] | None = None
+    ) -> int:
+        """`/$count`: the rows matching `$filter` (and `where`), up to COUNT_LIMIT + 1."""
+        return self.count(table, *self._conditions(table, opts, where))
+
     def _conditions(self, table: Table, opts: QueryOptions, where: tuple[str, list] | None):
         conds, params = [], []
         if where:
             conds.append(where[0])
             params.extend(where[1])
         if opts.filter:
-            sql, fparams = compile_where(table, opts.filter, "t", self.aliases)
+            sql, fparams = compile_where(self.store.tables, table, opts.filter, "t", self.aliases)
             conds.append(sql)
             params.extend(fparams)
         return conds, params
@@ -238,7 +256,7 @@ class Reader:
                         if want_nav:
                             obj[f"{key}@{ASSOCIATED_NAV}"] = col.nav
                         if want_logical:
-                            obj[f"{key}@{LOOKUP_LOGICAL_NAME}"] = TABLES[col.target].logical_name
+                            obj[f"{key}@{LOOKUP_LOGICAL_NAME}"] = self.store.tables[col.target].logical_name
                     elif want_formatted and col.type in FORMATTED_TYPES:
                         text = formatted(
                             col, value, currencies.get(row.get("transactioncurrencyid"))
@@ -257,7 +275,7 @@ class Reader:
             return {}
         ids = {r["transactioncurrencyid"] for r in raw if r["transactioncurrencyid"]}
         rows = self._by_ids(
-            TABLES["transactioncurrencies"],
+            self.store.tables["transactioncurrencies"],
             ids,
             ["transactioncurrencyid", "currencysymbol", "currencyprecision"],
         )
@@ -277,7 +295,7 @@ class Reader:
                 ids.update(row[col.name] for row in raw if row[col.name] is not None)
         names: dict[tuple[str, str], str | None] = {}
         for target_set, ids in wanted.items():
-            target = TABLES[target_set]
+            target = self.store.tables[target_set]
             if not target.primary_name:
                 continue
             for ident, name in self._by_ids(target, ids, [target.primary_id, target.primary_name]):
@@ -321,7 +339,7 @@ class Reader:
             )
         opts = item.options
         if lookup is not None:
-            target = TABLES[lookup.target]
+            target = self.store.tables[lookup.target]
             ids = {row[lookup.name] for row in raw if row[lookup.name] is not None}
             names = list(target.columns)
             found = [dict(zip(names, r)) for r in self._by_ids(target, ids, names)]
@@ -332,9 +350,9 @@ class Reader:
                     by_id.get(row[lookup.name]) if row[lookup.name] is not None else None
                 )
             return
-        target = TABLES[collection.target]
+        target = self.store.tables[collection.target]
         names = list(target.columns)
-        extra = compile_where(target, opts.filter, "t", self.aliases) if opts.filter else None
+        extra = compile_where(self.store.tables, target, opts.filter, "t", self.aliases) if opts.filter else None
         order = ", ".join(
             f"{_sort_expr(readable(target, n))} {'DESC' if d else 'ASC'}" for n, d in opts.orderby
         )

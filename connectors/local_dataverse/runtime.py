@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 API_PREFIX = "/api/data/v9.2"
+# older Web API versions community clients still use; answered like v9.2
+API_PREFIXES = ("/api/data/v9.0", "/api/data/v9.1", API_PREFIX)
 FAULT_KEYS = ("latency_ms", "rate_429", "rate_503", "rate_reset", "retry_after_s")
 
 
@@ -120,5 +122,5 @@ class Faults:
 
 
 def is_api_path(path: str) -> bool:
-    """True for requests under `/api/data/v9.2/` (the counted, faultable ones)."""
-    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+    """True for requests under `/api/data/v9.x/` (the counted, faultable ones)."""
+    return any(path == p or path.startswith(p + "/") for p in API_PREFIXES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -14,6 +15,7 @@ from .auth import TENANT
 from .runtime import is_api_path
 from .service import API_ROOT
 from .store import Store
+from .tls import ensure_tls_files
 
 
 class _Handler(WSGIRequestHandler):
@@ -38,6 +40,13 @@ class _Handler(WSGIRequestHandler):
             super().log_request(*args, **kwargs)
 
 
+def default_tls_dir(db_path: str) -> Path:
+    """Where the certificates live: `tls/` beside a database file, else `~/.w365/tls`."""
+    if db_path == ":memory:" or db_path.startswith("file:"):
+        return Path.home() / ".w365" / "tls"
+    return Path(db_path).expanduser().resolve().parent / "tls"
+
+
 class LocalDataverse:
     """A local Dataverse on 127.0.0.1 (port 0: a free port)."""
 
@@ -55,8 +64,13 @@ class LocalDataverse:
         token_lifetime_s: int = 3599,
         seed: int | None = None,
         log_requests: bool = False,
+        template: str | None = None,
+        tls: bool = False,
+        tls_dir: str | None = None,
     ):
-        self.store = Store(db_path)
+        self.store = Store(db_path, template=template)
+        # https: the CA and server certificate live beside the database (or in `tls_dir`)
+        self.tls = ensure_tls_files(tls_dir or default_tls_dir(db_path)) if tls else None
         self.app = create_app(
             self.store,
             latency_ms=latency_ms,
@@ -82,7 +96,12 @@ class LocalDataverse:
     def _make_server(self) -> BaseWSGIServer:
         handler = type("LocalDataverseHandler", (_Handler,), {"runtime": self.runtime})
         server = make_server(
-            self._host, self._port, self.app, threaded=True, request_handler=handler
+            self._host,
+            self._port,
+            self.app,
+            threaded=True,
+            request_handler=handler,
+            ssl_context=self.tls.server_context() if self.tls else None,
         )
         server.daemon_threads = True
         server.log_requests = self._log_requests  # type: ignore[attr-defined]
@@ -120,8 +139,13 @@ class LocalDataverse:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:<port>`."""
-        return f"http://{self._host}:{self.port}"
+        """`http://127.0.0.1:<port>` (`https://` with TLS)."""
+        return f"{'https' if self.tls else 'http'}://{self._host}:{self.port}"
+
+    @property
+    def ca_path(self) -> str | None:
+        """The CA certificate file a client trusts (REQUESTS_CA_BUNDLE), with TLS."""
+        return str(self.tls.ca) if self.tls else None
 
     @property
     def api_url(self) -> str:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
-
-from requests.structures import CaseInsensitiveDict
 
 from .errors import (
     DUPLICATE_RECORD,
@@ -20,12 +18,18 @@ from .errors import (
     bad_segment,
     not_found,
 )
-from .jsonout import dumps, loads_body
-from .query import MAX_PAGE_SIZE, Annotations, Reader, etag
+from .jsonout import loads_body
+from .responses import (  # noqa: F401 (Headers: re-exported for app.py)
+    ApiRequest, ApiResponse, Headers, error_response, json_response,
+)
+from .platform_routes import is_row_segment, route_root, route_row_segment
+from .query import COUNT_LIMIT, MAX_PAGE_SIZE, Annotations, Reader, etag
 from .runtime import Stats
 from .store import Store
-from .tables import TABLES, Table
-from .urls import Resource, parse_options, parse_prefer, parse_query_string, parse_resource
+from .schema import Table
+from .urls import (
+    Resource, not_implemented, parse_options, parse_prefer, parse_query_string, parse_resource,
+)
 from .values import canonical_guid
 from .writes import WriteContext, create, delete, find, resolve_key, update
 
@@ -34,47 +38,18 @@ API_ROOT = "/api/data/v9.2/"
 APP_USER_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:application-user"))
 ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:organization"))
 BUSINESS_UNIT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:business-unit"))
-_JSON = "application/json; odata.metadata=minimal"
 _CRM = "Microsoft.Dynamics.CRM."
 _CREATE_MULTIPLE = "Microsoft.Dynamics.CRM.CreateMultiple"
 _UPDATE_MULTIPLE = "Microsoft.Dynamics.CRM.UpdateMultiple"
 _UPSERT_MULTIPLE = "Microsoft.Dynamics.CRM.UpsertMultiple"
 _MULTIPLE = (_CREATE_MULTIPLE, _UPDATE_MULTIPLE, _UPSERT_MULTIPLE)
-
-
-Headers = CaseInsensitiveDict  # request headers: lookups ignore the name's case, as in HTTP
-
-
-@dataclass
-class ApiRequest:
-    """One request below the API root."""
-
-    method: str
-    path: str  # e.g. "accounts(…)" (decoded, no leading slash)
-    query: str  # the raw query string
-    headers: Headers
-    body: bytes = b""
-
-
-@dataclass
-class ApiResponse:
-    """What the Web API answers."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-
-def json_response(status: int, obj: Any, headers: dict[str, str] | None = None) -> ApiResponse:
-    """A JSON answer with the OData headers."""
-    return ApiResponse(
-        status, {"Content-Type": _JSON, "OData-Version": "4.0", **(headers or {})}, dumps(obj)
-    )
-
-
-def error_response(fault: DataverseFault) -> ApiResponse:
-    """A Dataverse error body."""
-    return json_response(fault.status, fault.body(), fault.headers)
+# Dataverse messages clients call that the local Dataverse does not implement (501, not 404)
+UNIMPLEMENTED_MESSAGES = frozenset({
+    "BulkDelete", "RetrieveTotalRecordCount", "RetrieveVersion", "RetrieveAllEntities",
+    "RetrieveEntity", "RetrieveMetadataChanges", "ExecuteWorkflow", "InitializeFrom", "Merge",
+    "GrantAccess", "RevokeAccess", "PublishXml", "PublishAllXml", "CalculateRollupField",
+    "RetrieveUserPrivileges", "RetrieveRolePrivilegesRole", "ReplacePrivilegesRole",
+})
 
 
 @dataclass
@@ -140,16 +115,24 @@ class Service:
         call = _Call(
             req, base, parse_query_string(req.query), parse_prefer(req.headers.get("Prefer"))
         )
-        if res.name in ("WhoAmI", "WhoAmI()") and res.key is None and method == "GET":
+        if res.name == "WhoAmI" and res.key in (None, "") and res.rest is None and method == "GET":
             return self._who_am_i(call)
         if res.name == "$batch":
             raise bad_request("A $batch request cannot be nested inside a $batch.")
-        table = TABLES.get(res.name)
+        answered = route_root(self, call, res, method)
+        if answered is not None:
+            return answered
+        table = self.store.tables.get(res.name)
         if table is None:
+            if res.name.startswith(_CRM) or res.key == "" or res.name in UNIMPLEMENTED_MESSAGES:
+                # `Name()` is a function call; well-known Dataverse messages are refused by name
+                raise not_implemented(f"The function or action '{res.name}'")
             raise bad_segment(res.name)
         if res.key is None:
             if res.rest in _MULTIPLE and method == "POST":
                 return self._multiple(call, table, res.rest)
+            if res.rest == "$count" and method == "GET":
+                return self._count(call, table)
             if res.rest is not None:
                 raise bad_segment(res.rest)
             if method == "GET":
@@ -159,10 +142,13 @@ class Service:
             raise _not_allowed(method, res)
         ident, key = resolve_key(table, res.key)
         if res.rest is not None:
-            if method != "GET":
-                raise _not_allowed(method, res)
+            if res.rest not in table.collections and is_row_segment(table, res.rest):
+                found = self._existing(table, ident, key)
+                return route_row_segment(self, call, table, found, res.rest, method)
             if res.rest not in table.collections:
                 raise bad_segment(res.rest)
+            if method != "GET":
+                raise _not_allowed(method, res)
             return self._read_related(call, table, self._existing(table, ident, key), res.rest)
         if method == "GET":
             return self._read_one(call, table, self._existing(table, ident, key))
@@ -181,7 +167,7 @@ class Service:
 
     def _caller(self, req: ApiRequest) -> dict[str, Any] | None:
         """The impersonated systemuser (MSCRMCallerID/CallerObjectId), or None (403 if unknown)."""
-        users = TABLES["systemusers"]
+        users = self.store.tables["systemusers"]
         for header, column in (
             ("MSCRMCallerID", "systemuserid"),
             ("CallerObjectId", "azureactivedirectoryobjectid"),
@@ -231,8 +217,11 @@ class Service:
         )
         select = f"({','.join(opts.select)})" if opts.select else ""
         body: dict[str, Any] = {"@odata.context": call.context_url(table, select)}
-        if page.count is not None:
-            body["@odata.count"] = page.count
+        if page.count is not None:  # Dataverse stops counting at 5000
+            exceeded = page.count > COUNT_LIMIT
+            body["@odata.count"] = min(page.count, COUNT_LIMIT)
+            body[f"@{_CRM}totalrecordcount"] = -1 if exceeded else page.count
+            body[f"@{_CRM}totalrecordcountlimitexceeded"] = exceeded
         body["value"] = page.rows
         if page.skiptoken:
             following = {k: v for k, v in call.options.items() if k != "$skiptoken"}
@@ -242,6 +231,13 @@ class Service:
                 + urlencode(following, quote_via=quote, safe="$,()'@")
             )
         return json_response(200, body, call.applied(page_size))
+
+    def _count(self, call: _Call, table: Table) -> ApiResponse:
+        """`<set>/$count`: the number of matching rows as plain text (at most 5000)."""
+        self._caller(call.req)
+        total = call.reader(self.store).count_matching(table, parse_options(call.options))
+        body = str(min(total, COUNT_LIMIT)).encode()
+        return ApiResponse(200, {"Content-Type": "text/plain", "OData-Version": "4.0"}, body)
 
     def _read_one(self, call: _Call, table: Table, ident: str) -> ApiResponse:
         self._caller(call.req)
@@ -262,7 +258,7 @@ class Service:
         collection = table.collections[nav]
         return self._read_collection(
             call,
-            TABLES[collection.target],
+            self.store.tables[collection.target],
             where=(f't."{collection.fk}" = ?', [ident]),
             path=f"{table.entity_set}({ident})/{collection.name}",
         )

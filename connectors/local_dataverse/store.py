@@ -1,8 +1,9 @@
-"""SQLite storage for the registry's tables: schema, row writes, version numbers, transactions."""
+"""SQLite storage for the tables its metadata defines: schema, row writes, versions, transactions."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 import sqlite3
 import threading
@@ -12,19 +13,16 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import DUPLICATE_KEY, DUPLICATE_RECORD, DataverseFault
-from .tables import (
-    BOOLEAN,
-    CHOICE,
-    DECIMAL,
-    INTEGER,
-    LOOKUP,
-    MONEY,
-    STANDARD_MESSAGES,
-    TABLES,
-    Column,
-    Table,
-)
+from .registry import PRIVILEGE_VERBS, Registry, shipped_metadata
+from .schema import BOOLEAN, CHOICE, DECIMAL, INTEGER, LOOKUP, MONEY, Column, Table
 from .values import now_utc
+
+# standard messages every org has (the registration CLI looks some of them up)
+STANDARD_MESSAGES = (
+    "Create", "Update", "Delete", "Retrieve", "RetrieveMultiple", "Associate", "Disassociate",
+    "SetState", "CreateMultiple", "UpdateMultiple", "UpsertMultiple",
+)
+ROOT_BUSINESS_UNIT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "local-dataverse:business-unit"))
 
 _SQL_TYPE = {
     INTEGER: "INTEGER",
@@ -49,7 +47,7 @@ def _column_sql(col: Column, primary: bool) -> str:
 class Store:
     """One SQLite database (a file or `:memory:`) guarded by a re-entrant lock."""
 
-    def __init__(self, path: str = ":memory:"):
+    def __init__(self, path: str = ":memory:", template: str | None = None):
         self.path = path
         if path != ":memory:" and not path.startswith("file:"):
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -57,19 +55,70 @@ class Store:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._depth = 0
         self._sql_cache: dict[tuple, str] = {}
+        if template is not None:  # start as a copy of another database (a provisioned one)
+            source = sqlite3.connect(template)
+            try:
+                source.backup(self._conn)
+            finally:
+                source.close()
+            self._conn.execute('DELETE FROM "_meta" WHERE "name" = \'token_secret\'')
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         with self.transaction():
-            self._create_schema()
+            self.registry = self._load_registry()
+            self._create_schema(self.registry.tables.values())
             self._seed_messages()
+            self._seed_security(list(self.registry.by_logical))
         self._versions = itertools.count(self._max_version() + 1)
 
     # ----- schema -------------------------------------------------------------------------
-    def _create_schema(self) -> None:
+    @property
+    def tables(self) -> dict[str, Table]:
+        """The tables this store's metadata defines, by entity set."""
+        return self.registry.tables
+
+    @property
+    def by_logical(self) -> dict[str, Table]:
+        """The same tables by logical name."""
+        return self.registry.by_logical
+
+    def _load_registry(self) -> Registry:
         conn = self._conn
         conn.execute('CREATE TABLE IF NOT EXISTS "_meta" ("name" TEXT PRIMARY KEY, "value" TEXT)')
-        for table in TABLES.values():
+        conn.execute(
+            'CREATE TABLE IF NOT EXISTS "_metadata" ("name" TEXT PRIMARY KEY, "body" TEXT)'
+        )
+        rows = conn.execute('SELECT "name", "body" FROM "_metadata"').fetchall()
+        if rows:
+            entities = [json.loads(b) for n, b in rows if n.startswith("entity:")]
+            relationships = [json.loads(b) for n, b in rows if n.startswith("relationship:")]
+        else:
+            entities, relationships = shipped_metadata()
+        registry = Registry(entities, relationships, self._metadata_changed)
+        if not rows:
+            self._persist(registry)
+        return registry
+
+    def _persist(self, registry: Registry) -> None:
+        snapshot = registry.snapshot()
+        stored = dict(self._conn.execute('SELECT "name", "body" FROM "_metadata"').fetchall())
+        for name, body in snapshot.items():
+            if stored.get(name) != body:
+                self._conn.execute(
+                    'INSERT OR REPLACE INTO "_metadata" ("name", "body") VALUES (?, ?)', (name, body)
+                )
+
+    def _metadata_changed(self, registry: Registry, logicals: list[str]) -> None:
+        with self.transaction():
+            self._persist(registry)
+            self._create_schema(registry.by_logical[n] for n in logicals)
+            self._seed_security(logicals)
+            self._sql_cache.clear()
+
+    def _create_schema(self, tables) -> None:
+        conn = self._conn
+        for table in tables:
             cols = list(table.columns.values())
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {q(table.entity_set)} ("
@@ -94,11 +143,42 @@ class Store:
                     f"CREATE UNIQUE INDEX IF NOT EXISTS {q('ak_' + table.entity_set + '_' + key)} "
                     f"ON {q(table.entity_set)} ({', '.join(q(c) for c in key_cols)})"
                 )
-        conn.execute(
-            'CREATE INDEX IF NOT EXISTS "ix_systemusers_aad" ON "systemusers" '
-            '("azureactivedirectoryobjectid")'
-        )
-        conn.execute('CREATE INDEX IF NOT EXISTS "ix_sdkmessages_name" ON "sdkmessages" ("name")')
+            for nav in table.many_to_many.values():
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {q(nav.intersect)} ({q(nav.own)} TEXT, "
+                    f'{q(nav.other)} TEXT, "depth" TEXT, PRIMARY KEY ({q(nav.own)}, {q(nav.other)}))'
+                )
+        for entity_set, column in (("systemusers", "azureactivedirectoryobjectid"),
+                                   ("sdkmessages", "name"), ("privileges", "name")):
+            if entity_set in self.registry.tables:
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {q('ix_' + entity_set + '_' + column)} "
+                    f"ON {q(entity_set)} ({q(column)})"
+                )
+
+    def _seed_security(self, logicals: list[str]) -> None:
+        """The root business unit, and each table's privileges (prvCreate<SchemaName>, …)."""
+        stamp = now_utc()
+        units = self.registry.tables.get("businessunits")
+        if units is not None and not self._conn.execute(
+            'SELECT 1 FROM "businessunits" LIMIT 1'
+        ).fetchone():
+            self.insert(units, {"businessunitid": ROOT_BUSINESS_UNIT_ID, "name": "Local Org",
+                                "createdon": stamp, "modifiedon": stamp, "versionnumber": 1})
+        privileges = self.registry.tables.get("privileges")
+        if privileges is None:
+            return
+        for logical in logicals:
+            schema = self.registry.by_logical[logical].schema_name
+            for verb, right in PRIVILEGE_VERBS.items():
+                name = f"prv{verb}{schema}"
+                ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"privilege:{name.lower()}"))
+                self._conn.execute(
+                    'INSERT OR IGNORE INTO "privileges" ("privilegeid", "name", "accessright", '
+                    '"canbebasic", "canbelocal", "canbedeep", "canbeglobal", "createdon", '
+                    '"modifiedon", "versionnumber") VALUES (?, ?, ?, 1, 1, 1, 1, ?, ?, 1)',
+                    (ident, name, right, stamp, stamp),
+                )
 
     def _seed_messages(self) -> None:
         if self._conn.execute('SELECT 1 FROM "sdkmessages" LIMIT 1').fetchone():
@@ -115,7 +195,7 @@ class Store:
 
     def _max_version(self) -> int:
         parts = " UNION ALL ".join(
-            f'SELECT MAX("versionnumber") FROM {q(t.entity_set)}' for t in TABLES.values()
+            f'SELECT MAX("versionnumber") FROM {q(t.entity_set)}' for t in self.tables.values()
         )
         return max((r[0] or 0 for r in self._conn.execute(parts)), default=0)
 

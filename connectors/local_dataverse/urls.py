@@ -6,10 +6,14 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from .errors import bad_query, bad_segment
+from .errors import DataverseFault, bad_query, bad_segment
 
 _INT64_MAX = 2**63 - 1
 SUPPORTED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$expand", "$skiptoken", "$count"}
+# query parameters Dataverse answers that the local Dataverse does not implement: refused, never
+# ignored (ignoring `fetchXml` would answer the whole table)
+NOT_IMPLEMENTED = {"fetchxml": "fetchXml", "sql": "sql", "savedquery": "savedQuery",
+                   "userquery": "userQuery"}
 
 
 def split_top(text: str, sep: str) -> list[str]:
@@ -29,6 +33,11 @@ def split_top(text: str, sep: str) -> list[str]:
             start = i + 1
     parts.append(text[start:])
     return parts
+
+
+def not_implemented(what: str) -> DataverseFault:
+    """501: something real Dataverse answers that the local Dataverse does not implement."""
+    return DataverseFault(501, "0x80040216", f"{what} is not implemented by the local Dataverse.")
 
 
 @dataclass
@@ -104,6 +113,8 @@ def parse_query_string(query: str) -> dict[str, str]:
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name.startswith("$") and name not in SUPPORTED_OPTIONS:
             raise bad_query(f"The query parameter {name} is not supported")
+        if name.lower() in NOT_IMPLEMENTED:
+            raise not_implemented(f"The '{NOT_IMPLEMENTED[name.lower()]}' query parameter")
         options[name] = value
     return options
 

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from .errors import DataverseFault, bad_payload, bad_query
-from .tables import (
+from .schema import (
     BOOLEAN,
     CHOICE,
     DATEONLY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +10,11 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import DataverseFault, MISSING_PRIVILEGE, bad_payload, bad_query, not_found
 from .store import Store, q
-from .tables import LOOKUP, TABLES, Collection, Column, Table, referencing_lookups
+from .schema import LOOKUP, Collection, Column, Table
 from .urls import parse_key, parse_resource
 from .values import canonical_guid, now_utc, parse_key_literal, to_storage
 
-API_ROOT = "/api/data/v9.2/"
+_VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 _PRIV_CREATE_INVOICE = "4a4d9d61-7d8e-4e04-a0c8-35e8f93e5c3c"
 
 
@@ -78,17 +79,18 @@ def _bind_target(ctx: WriteContext, col: Column, uri: Any) -> str:
             f"The value of '{col.nav}@odata.bind' must be a URI such as '/{col.target}(<guid>)'."
         )
     path = unquote(urlsplit(uri).path) if "://" in uri else uri
-    if API_ROOT in path:
-        path = path.split(API_ROOT, 1)[1]
+    root = _VERSIONED_ROOT.search(path)
+    if root:
+        path = path[root.end():]
     resource = parse_resource(path.lstrip("/"))
     if resource.key is None or resource.rest is not None:
         raise bad_payload(f"'{uri}' is not a valid entity reference for '{col.nav}'.")
     if resource.name != col.target:
         raise bad_payload(
-            f"'{col.nav}' references '{TABLES[col.target].logical_name}', "
+            f"'{col.nav}' references '{ctx.store.tables[col.target].logical_name}', "
             f"not '{resource.name}' ('{uri}')."
         )
-    target = TABLES[col.target]
+    target = ctx.store.tables[col.target]
     ident, key = resolve_key(target, resource.key)
     found = find(ctx.store, target, ident, key)
     if found is None:
@@ -192,7 +194,7 @@ def create(
     payload = _payload(ctx, table, body, creating=True)
     values = payload.values
     for col, parent_body in payload.parents:
-        values[col.name] = create(ctx, TABLES[col.target], parent_body)
+        values[col.name] = create(ctx, ctx.store.tables[col.target], parent_body)
     if forced:
         values.update(forced)
     ident = ident or payload.ident or str(uuid.uuid4())
@@ -210,7 +212,7 @@ def create(
     values["versionnumber"] = ctx.store.next_version()
     ctx.store.insert(table, values)
     for collection, rows in payload.collections:
-        child_table = TABLES[collection.target]
+        child_table = ctx.store.tables[collection.target]
         for row in rows:
             create(ctx, child_table, row, forced={collection.fk: ident})
     return ident
@@ -234,7 +236,7 @@ def _derive(ctx: WriteContext, table: Table, values: dict[str, Any], creating: b
         values.setdefault("name", unique)
         values["sdkmessageid"] = create(
             ctx,
-            TABLES["sdkmessages"],
+            ctx.store.tables["sdkmessages"],
             {
                 "name": unique,
                 "categoryname": "CustomAPI",
@@ -266,7 +268,7 @@ def delete(ctx: WriteContext, table: Table, ident: str) -> None:
     if table.entity_set == "customapis":
         row = store.fetch(table, ident)
         message_id = row and row["sdkmessageid"]
-    for child_table, col in referencing_lookups(table.entity_set):
+    for child_table, col in store.registry.referencing_lookups(table.entity_set):
         if col.on_delete == "cascade":
             for (child_id,) in store.query(
                 f"SELECT {q(child_table.primary_id)} FROM {q(child_table.entity_set)} "
@@ -282,4 +284,4 @@ def delete(ctx: WriteContext, table: Table, ident: str) -> None:
             )
     store.execute(f"DELETE FROM {q(table.entity_set)} WHERE {q(table.primary_id)} = ?", (ident,))
     if message_id:
-        delete(ctx, TABLES["sdkmessages"], message_id)
+        delete(ctx, ctx.store.tables["sdkmessages"], message_id)

@@ -13,6 +13,7 @@ _COMMAND_MODULES = {
     "single": ["cycles", "preview", "generate"],
     "bulk": ["bulk"],
     "registration": ["register", "unregister", "registration_status"],
+    "provisioning": ["provision", "provision_status"],
     "worker": ["worker"],
 }
 

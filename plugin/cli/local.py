@@ -1,4 +1,4 @@
-"""`w365 dataverse-local`: the local Dataverse alone, in the foreground (DESIGN §10, §12)."""
+"""`w365 dataverse-local`: the local Dataverse alone, in the foreground (docs: README.md)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ import click
     help="Retry-After seconds sent with injected 429s.",
 )
 @click.option("--log-requests/--no-log-requests", default=False, help="Log every request.")
+@click.option("--tls", is_flag=True,
+              help="Serve https with a self-signed certificate (made on first run beside the "
+                   "database; its CA file is printed).")
 def dataverse_local(
     port: int,
     db_path: str,
@@ -62,6 +65,7 @@ def dataverse_local(
     fault_reset_rate: float,
     retry_after_s: int,
     log_requests: bool,
+    tls: bool,
 ) -> None:
     """Run the local Dataverse (Web API v9.2 on SQLite) in the foreground."""
     from connectors.local_dataverse import LocalDataverse
@@ -76,6 +80,7 @@ def dataverse_local(
             rate_reset=fault_reset_rate,
             retry_after_s=retry_after_s,
             log_requests=log_requests,
+            tls=tls,
         )
     except Exception as exc:  # a bad database file
         raise click.ClickException(f"cannot open {db_path}: {exc}") from exc
@@ -85,7 +90,12 @@ def dataverse_local(
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc}") from exc
     click.echo(f"Local Dataverse: {dv.url}")
     click.echo(f"  Web API:   {dv.api_url}")
-    click.echo(f"  authority: {dv.authority}  (client local-client / secret local-secret)")
+    if dv.ca_path:
+        click.echo(f"  authority: {dv.authority}  (client local-client / secret local-secret)")
+        click.echo(f"  CA file:   {dv.ca_path}")
+        click.echo(f"  trust it:  export REQUESTS_CA_BUNDLE={dv.ca_path} SSL_CERT_FILE={dv.ca_path}")
+    else:
+        click.echo(f"  authority: {dv.authority}  (msal needs https: start with --tls)")
     click.echo(f"  token:     local-dev-token   database: {db_path}")
     click.echo("Press Ctrl+C to stop.", err=True)
     try:

@@ -180,6 +180,7 @@ def demo(port: int | None, dataverse_port: int | None, contracts: int) -> None:
     from connectors.dataverse import DataverseClient
     from connectors.local_dataverse import LocalDataverse
     from plugin.app import create_app
+    from plugin.provisioning import provision
 
     DEMO_DIR.mkdir(exist_ok=True)
     if dataverse_port is None:
@@ -189,6 +190,7 @@ def demo(port: int | None, dataverse_port: int | None, contracts: int) -> None:
         config = demo_config(dv.url)
         check_bind(config, "127.0.0.1")
         client = DataverseClient.from_config(config)
+        provision(client)  # the service's own tables and role, as `w365 provision` makes them
         _seed_if_empty(client, contracts)
         ids = _linked_contract_ids(client)
         server = _bind(create_app(config, dataverse=client), "127.0.0.1",

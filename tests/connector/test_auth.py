@@ -1,4 +1,4 @@
-"""Token providers: msal client credentials (secret, certificate), loopback authority, logs."""
+"""Token providers: msal client credentials (secret, certificate), https-only authorities, logs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.dataverse import DataverseClient, errors
-from connectors.dataverse.auth import LoopbackHttpsSession, is_loopback_host, token_provider
+from connectors.dataverse.auth import is_loopback_host, token_provider
 
 from .conftest import API, ORG
 
@@ -130,36 +130,18 @@ def test_token_failure_is_an_authentication_error_with_msal_text_and_no_secret(r
     assert SECRET not in str(info.value) and SECRET not in caplog.text
 
 
-def test_loopback_http_authority_goes_through_msal_with_rewritten_urls(rsps):
-    authority = "http://127.0.0.1:9/local-tenant"
-    # The local Dataverse advertises https endpoints (X-Forwarded-Proto); the transport maps
-    # them back.
-    rsps.get(
-        authority + "/v2.0/.well-known/openid-configuration",
-        json={
-            "authorization_endpoint": "https://127.0.0.1:9/local-tenant/oauth2/v2.0/authorize",
-            "token_endpoint": "https://127.0.0.1:9/local-tenant/oauth2/v2.0/token",
-            "issuer": "https://127.0.0.1:9/local-tenant/v2.0",
-        },
-    )
-    rsps.post(authority + "/oauth2/v2.0/token", json=token_body("AT-local"))
-    provider = token_provider(
-        resource_url="http://127.0.0.1:9",
-        client_id="local-client",
-        client_secret="local-secret",
-        authority=authority,
-    )
-    assert provider.authority == "https://127.0.0.1:9/local-tenant"
-    assert provider() == "AT-local"
-    assert all(c.request.url.startswith("http://127.0.0.1:9/") for c in rsps.calls)
-    assert all(c.request.headers["X-Forwarded-Proto"] == "https" for c in rsps.calls)
-    assert parse_qs(rsps.calls[1].request.body)["scope"] == ["http://127.0.0.1:9/.default"]
-
-
 @pytest.mark.parametrize("authority", ["http://10.0.0.5/t", "http://login.example.com/t"])
-def test_http_authority_off_loopback_is_refused(authority):
-    with pytest.raises(ValueError, match="loopback"):
+def test_http_authority_is_refused(authority):
+    with pytest.raises(ValueError, match="only https authorities"):
         token_provider(resource_url=ORG, client_id="c", client_secret="s", authority=authority)
+
+
+def test_http_loopback_authority_is_refused_with_the_way_out():
+    # msal takes only https; the local Dataverse serves https with --tls, or take the fixed token
+    with pytest.raises(ValueError) as refused:
+        token_provider(resource_url="http://127.0.0.1:9", client_id="local-client",
+                       client_secret="local-secret", authority="http://127.0.0.1:9/local-tenant")
+    assert "--tls" in str(refused.value) and "W365_DATAVERSE_TOKEN" in str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -178,12 +160,6 @@ def test_http_authority_off_loopback_is_refused(authority):
 )
 def test_is_loopback_host(host, expected):
     assert is_loopback_host(host) is expected
-
-
-def test_loopback_session_leaves_other_urls_alone(rsps):
-    rsps.get("https://login.example.com/x", json={})
-    LoopbackHttpsSession().get("https://login.example.com/x")
-    assert "X-Forwarded-Proto" not in rsps.calls[0].request.headers
 
 
 def test_client_with_msal_retries_a_401_with_a_fresh_token_and_logs_no_secrets(rsps, caplog):

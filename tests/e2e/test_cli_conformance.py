@@ -25,6 +25,8 @@ DESIGN_COMMANDS = {
     "register": ({"--url": None}, []),
     "unregister": ({}, []),
     "registration-status": ({}, []),
+    "provision": ({"--dry-run": None}, []),
+    "provision-status": ({}, []),
 }
 
 

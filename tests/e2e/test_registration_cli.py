@@ -199,14 +199,28 @@ def test_dry_run_writes_nothing(cli, clean, dataverse_client, local_dataverse):
     assert ops == reads and _registered(dataverse_client) == before
 
 
-def test_commands_authenticate_through_msal(cli, clean, local_dataverse):
-    msal = {"W365_DATAVERSE_TOKEN": "", "W365_TENANT_ID": "local-tenant", "W365_CLIENT_ID": "local-client",
-            "W365_CLIENT_SECRET": "local-secret", "W365_AUTHORITY": local_dataverse.authority}
-    assert cli("register", "--url", URL, "--webhook-key", KEY, **msal).exit_code == 0
-    assert cli("registration-status", **msal).exit_code == 0
-    wrong = cli("registration-status", **{**msal, "W365_CLIENT_SECRET": "not-the-secret"})
+def test_commands_authenticate_through_msal_over_tls(tls_dataverse, trust_local_ca):
+    msal = {"W365_DATAVERSE_URL": tls_dataverse.url, "W365_DATAVERSE_TOKEN": "",
+            "W365_TENANT_ID": "local-tenant", "W365_CLIENT_ID": "local-client",
+            "W365_CLIENT_SECRET": "local-secret", "W365_AUTHORITY": tls_dataverse.authority,
+            "W365_WEBHOOK_KEYS": ""}
+
+    def run(*args: str, **env: str):
+        return CliRunner().invoke(main, list(args), env={**msal, **env}, catch_exceptions=False)
+
+    assert run("register", "--url", URL, "--webhook-key", KEY).exit_code == 0
+    assert run("registration-status").exit_code == 0
+    wrong = run("registration-status", W365_CLIENT_SECRET="not-the-secret")
     assert wrong.exit_code == 1 and "did not accept the credentials" in wrong.output
     assert "Traceback" not in wrong.output
+
+
+def test_msal_over_plain_http_is_refused_with_the_way_out(cli, local_dataverse):
+    result = cli("registration-status", W365_DATAVERSE_TOKEN="", W365_TENANT_ID="local-tenant",
+                 W365_CLIENT_ID="local-client", W365_CLIENT_SECRET="local-secret",
+                 W365_AUTHORITY=local_dataverse.authority)
+    assert result.exit_code != 0 and "W365_DATAVERSE_TOKEN" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_rejected_token_is_explained(cli):

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from connectors.dataverse import odata
-from connectors.local_dataverse.tables import TABLES
 from plugin.app import create_app
 from plugin.cli import main
 from plugin.config import Config
@@ -38,7 +37,7 @@ def registered(local_dataverse, dataverse_client, tmp_path_factory):
     messages = {m["sdkmessageid"]: m["name"] for m in dataverse_client.query_in(
         "sdkmessages", "sdkmessageid", [s["_sdkmessageid_value"] for s in steps], select=["sdkmessageid", "name"])}
     # authvalue is write-only on the Web API: read what was stored from the local Dataverse's own table
-    stored = local_dataverse.store.fetch(TABLES["serviceendpoints"], endpoint["serviceendpointid"])
+    stored = local_dataverse.store.fetch(local_dataverse.store.tables["serviceendpoints"], endpoint["serviceendpointid"])
     setting = ET.fromstring(stored["authvalue"]).find("setting")
     return {"endpoint": endpoint, "header": (setting.get("name"), setting.get("value")),
             "steps": {messages[s["_sdkmessageid_value"]]: s for s in steps}}

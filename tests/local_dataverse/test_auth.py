@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import msal
 import pytest
 import requests
 
@@ -87,29 +86,6 @@ def test_bad_token_requests(local_dataverse, form, status, error):
     resp = token_request(local_dataverse, **form)
     assert resp.status_code == status and resp.json()["error"] == error
     assert "access_token" not in resp.json()
-
-
-def test_msal_acquires_a_token_through_the_https_advertised_authority(api, local_dataverse):
-    """msal needs https: a transport that talks http but says https, as the connector's does."""
-
-    class LoopbackSession(requests.Session):
-        def request(self, method, url, *args, **kwargs):
-            headers = dict(kwargs.pop("headers", None) or {})
-            headers["X-Forwarded-Proto"] = "https"
-            return super().request(
-                method, url.replace("https://", "http://", 1), *args, headers=headers, **kwargs
-            )
-
-    app = msal.ConfidentialClientApplication(
-        "local-client",
-        client_credential="local-secret",
-        authority=local_dataverse.authority.replace("http://", "https://"),
-        http_client=LoopbackSession(),
-        instance_discovery=False,
-    )
-    result = app.acquire_token_for_client(scopes=[f"{local_dataverse.url}/.default"])
-    assert "access_token" in result, result
-    assert api.get("accounts", token=result["access_token"]).status_code == 200
 
 
 def test_issued_tokens_expire_and_are_signed():

@@ -35,12 +35,6 @@ def new_contract(client, world, **columns) -> str:
     )
 
 
-def test_msal_token_through_the_local_authority(local_dataverse, dataverse_client):
-    token = dataverse_client.token_provider()
-    assert token and token != "local-dev-token"
-    assert dataverse_client.token_provider() == token  # msal's cache
-
-
 def test_crud_round_trip_with_etags_and_decimals(dataverse_client, world):
     client = dataverse_client
     contract_id = new_contract(client, world, discountpercent=Decimal("12.3456"))

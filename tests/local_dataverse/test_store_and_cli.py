@@ -15,14 +15,15 @@ import requests
 from connectors.local_dataverse import LocalDataverse
 from connectors.local_dataverse.errors import DataverseFault
 from connectors.local_dataverse.store import Store
-from connectors.local_dataverse.tables import LOOKUP, TABLES
+from connectors.local_dataverse.schema import LOOKUP
 
 from .conftest import Api
 
 W365 = [sys.executable, "-c", "from plugin.cli import main; main()"]
 
 
-def test_every_design_table_and_key_is_registered():
+def test_every_design_table_and_key_is_registered(local_dataverse):
+    TABLES = local_dataverse.store.tables
     expected = {
         "accounts",
         "contacts",
@@ -84,7 +85,7 @@ def test_every_design_table_and_key_is_registered():
 
 def test_a_transaction_rolls_back_everything_on_error():
     store = Store()
-    table = TABLES["accounts"]
+    table = store.tables["accounts"]
     with pytest.raises(DataverseFault):
         with store.transaction():
             store.insert(table, {"accountid": "00000000-0000-0000-0000-00000000000a", "name": "a"})
