@@ -24,7 +24,7 @@
   const rows = [];
   let runId = null;
   let polling = false;
-  const onAuthError = W365.wireKeyForm(() => (runId ? poll() : load()));
+  const onAuthError = W365.onSignInLapsed(() => (runId ? poll() : load()));
 
   function enabledAutomations(data) {
     const automations = (data && data.automations) || {};
@@ -348,12 +348,6 @@
     await start(() => api("POST", `/invoice-runs/${encodeURIComponent(runId)}/retry`, {}, { "Idempotency-Key": W365.uuid() }));
   }
 
-  ui.download.addEventListener("click", (event) => {
-    if (!W365.apiKey()) return;  // dev mode: the plain link downloads; with a key, fetch it with the header
-    event.preventDefault();
-    W365.download(`/invoice-runs/${encodeURIComponent(runId)}/results.csv`, `invoice-run-${runId}.csv`)
-      .catch((error) => showNotice(ui.pageError, "error", `The CSV could not be downloaded: ${error.message}`));
-  });
   ui.proceed.addEventListener("click", proceed);
   ui.close.addEventListener("click", W365.closeWindow);
   ui.filter.addEventListener("change", applyFilter);

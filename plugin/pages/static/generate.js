@@ -21,7 +21,7 @@
 
   const state = { header: null, cycles: [], preview: null, money: W365.moneyFormatter(null),
                   idempotencyKey: null, previewSeq: 0 };
-  const onAuthError = W365.wireKeyForm(() => load());
+  const onAuthError = W365.onSignInLapsed(() => load());
 
   function fail(error) {
     showNotice(ui.pageError, "error", error.message || String(error));
