@@ -1,4 +1,4 @@
-"""API authentication (`W365_API_AUTH` = dev | keys | entra | keys,entra, DESIGN §10).
+"""API authentication (`W365_API_AUTH` = dev | keys | entra | keys,entra, docs/interfaces.md).
 
 - `dev`: no authentication, loopback only (the bind address and every remote address).
 - `keys`: `Authorization: Bearer <key>` or `X-API-Key: <key>`, compared in constant time.

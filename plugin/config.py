@@ -40,7 +40,7 @@ def _positive(value: str | None, default: float) -> float:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything the service reads from its environment (DESIGN §10)."""
+    """Everything the service reads from its environment (docs/interfaces.md)."""
 
     dataverse_url: str = "http://127.0.0.1:8800"
     tenant_id: str | None = None

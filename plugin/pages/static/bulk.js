@@ -15,7 +15,7 @@
   const STALL_MS = 10000;  // no progress for this long: ask whether Dataverse still answers
   const DATAVERSE_DOWN = "Dataverse is not answering; the run continues when it is back.";
   const POLL_MS = 700;
-  const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (DESIGN §6)
+  const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (docs/interfaces.md)
   const TASK_NAMES = { send: "Send", sync: "Sync", charge: "Charge", 1: "Send", 2: "Sync", 3: "Charge" };
   const AUTOMATION_NAMES = { send: "auto-send", sync: "auto-sync", charge: "auto-charge" };
 
