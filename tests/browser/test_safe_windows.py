@@ -201,3 +201,12 @@ def test_close_asks_the_framing_dialog_to_close(page, plugin_server, dataverse_c
             break
         page.wait_for_timeout(100)
     assert page.evaluate("() => window.got") == [{"w365": "close"}]
+
+
+def test_the_same_contract_selected_twice_is_one_row(page, plugin_server, dataverse_client, world):
+    contract = factories.license_contract(dataverse_client, world, name="Twice Selected")["contract_id"]
+    page.goto(f"{plugin_server.url}/pages/bulk?ids={contract},{{{contract.upper()}}}")
+    expect(page.locator("#rows tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Proceed").click()
+    expect(page.locator("#progress-text")).to_contain_text("Finished: 1 created", timeout=60_000)
+    assert invoice_count(dataverse_client, contract) == 1
