@@ -252,7 +252,8 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
                 "authority": f"{base}/local-tenant",
                 "client_id": "local-client",
                 "development_token": "local-dev-token",
-                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults"],
+                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults",
+                          f"{base}/_admin/tokens"],
             }
         )
 

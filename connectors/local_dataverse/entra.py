@@ -47,6 +47,8 @@ class Grant:
 
 def loopback_redirect(uri: str) -> bool:
     """An http(s) URI on 127.0.0.1, localhost or [::1] (any port, any path, no fragment)."""
+    if not uri.isascii() or any(c.isspace() or not c.isprintable() for c in uri):
+        return False
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 (raises on a bad port)

@@ -312,3 +312,48 @@ def test_admin_tokens_refuses_a_user_without_object_id_and_bad_scope(local_datav
                  {"systemuserid": users[2]["id"], "audience": local_dataverse.url, "x": 1}):
         resp = requests.post(f"{local_dataverse.url}/_admin/tokens", json=body, timeout=10)
         assert resp.status_code == 400 and resp.json()["error"]["code"]
+
+
+@pytest.mark.parametrize("params", [
+    {"redirect_uri": "http://127.0.0.1/cb\r\nSet-Cookie: x=1"},
+    {"redirect_uri": "http://127.0.0.1:99999/cb"},
+    {"redirect_uri": "http://[::1/cb"},
+    {"redirect_uri": "http://127.0.0.1/cé"},
+    {"state": "a\r\nb", "nonce": "<script>", "scope": "://x/ openid"},
+    {"scope": "https://x.example/"},
+    {"code_challenge_method": "", "response_mode": ""},
+])
+def test_malformed_authorize_requests_are_4xx_or_redirects(local_dataverse, params):
+    full = authorize_params(local_dataverse, pkce()[1], **params)
+    for resp in (
+        requests.get(f"{local_dataverse.url}/local/oauth2/v2.0/authorize", params=full,
+                     allow_redirects=False, timeout=10),
+        requests.post(f"{local_dataverse.url}/local/oauth2/v2.0/authorize",
+                      data={**full, "systemuserid": "x"}, allow_redirects=False, timeout=10),
+    ):
+        assert resp.status_code in (200, 302, 400), resp.text
+        assert "<script>" not in resp.text
+
+
+@pytest.mark.parametrize("bearer", [
+    "a.b.c", "eyJhbGciOiJub25lIn0.eyJ2ZXIiOiIyLjAifQ.", "eyJ.eyJ.sig", "é", "x" * 5000,
+])
+def test_malformed_bearer_tokens_are_401(api, bearer):
+    assert api.get("WhoAmI", token=bearer).status_code == 401
+
+
+def test_a_token_signed_by_another_store_or_forged_is_401(local_dataverse, api):
+    other = LocalDataverse().start()
+    try:
+        foreign = token(other, grant_type="client_credentials",
+                        scope=f"{local_dataverse.url}/.default").json()["access_token"]
+    finally:
+        other.stop()
+    assert api.get("WhoAmI", token=foreign).status_code == 401
+    real = token(local_dataverse, grant_type="client_credentials",
+                 scope=f"{local_dataverse.url}/.default").json()["access_token"]
+    head, payload, sig = real.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["oid"] = str(uuid.uuid4())
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    assert api.get("WhoAmI", token=f"{head}.{forged}.{sig}").status_code == 401
