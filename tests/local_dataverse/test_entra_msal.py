@@ -66,7 +66,8 @@ def sign_in(dv, systemuserid: str, app=None, mode: str = "form_post") -> tuple[d
     app = app or client(dv)
     flow = app.initiate_auth_code_flow([f"{dv.url}/user_impersonation"], redirect_uri=REDIRECT,
                                        response_mode=mode)
-    assert "code_challenge=" in flow["auth_uri"] and "code_challenge_method=S256" in flow["auth_uri"]
+    assert "code_challenge=" in flow["auth_uri"]
+    assert "code_challenge_method=S256" in flow["auth_uri"]
     return flow, pick(flow, systemuserid)
 
 
