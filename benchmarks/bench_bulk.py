@@ -40,8 +40,8 @@ from plugin.invoicing import mapping  # noqa: E402
 from plugin.engine.cycles import resolve_cycle  # noqa: E402
 from plugin.engine.invoice import build_for_option  # noqa: E402
 from plugin.invoicing import reads  # noqa: E402
-from plugin.invoicing.run_model import RunRequest, RunRow  # noqa: E402
-from plugin.invoicing.runs import RunService  # noqa: E402
+from plugin.runs.model import RunRequest, RunRow  # noqa: E402
+from plugin.runs.service import RunService  # noqa: E402
 from plugin.invoicing.writes import (MODE_BULK, RESULT_CREATED, RESULT_SKIPPED, RUN_COMPLETED,  # noqa: E402
                                      request_row, run_item_record, run_record)
 from plugin.provisioning import provision  # noqa: E402

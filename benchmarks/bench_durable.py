@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_bulk import _free_port, admin, connect, local_dataverse, seeded  # noqa: E402
 from connectors.dataverse import odata  # noqa: E402
 from plugin.config import Config  # noqa: E402
-from plugin.invoicing.run_lease import read_lease  # noqa: E402
-from plugin.invoicing.run_model import RunRequest, RunRow  # noqa: E402
-from plugin.invoicing.run_store import find_run, find_run_by_key  # noqa: E402
-from plugin.invoicing.run_tasks import CeleryRunQueue  # noqa: E402
-from plugin.invoicing.run_view import load_view  # noqa: E402
-from plugin.invoicing.runs import RunService  # noqa: E402
+from plugin.runs.lease import read_lease  # noqa: E402
+from plugin.runs.model import RunRequest, RunRow  # noqa: E402
+from plugin.runs.store import find_run, find_run_by_key  # noqa: E402
+from plugin.runs.celery_tasks import CeleryRunQueue  # noqa: E402
+from plugin.runs.view import load_view  # noqa: E402
+from plugin.runs.service import RunService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 W365 = Path(sys.executable).with_name("w365")

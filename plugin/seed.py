@@ -343,8 +343,8 @@ def invoice_history(client: DataverseClient, data: Dataset, *, share: float, tod
     """Invoice every past cycle of a share of the recurring contracts, oldest first, through the
     product's own bulk runs (one run per cycle index); returns the invoices created."""
     from plugin.config import Config
-    from plugin.invoicing.run_model import RunRequest, RunRow
-    from plugin.invoicing.runs import RunService
+    from plugin.runs.model import RunRequest, RunRow
+    from plugin.runs.service import RunService
 
     rng = random.Random(seed + 1)
     chosen = [(c["w365_billingcontractid"], past_cycle_keys(c, today))

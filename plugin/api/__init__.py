@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, current_app, g, request
 from marshmallow import Schema, ValidationError
 
-from plugin.app import app_dataverse
+from plugin.context import app_dataverse
 from plugin.auth import Caller, authenticator
 from plugin.errors import ApiError, validation_error
 from schemas.webhook import is_valid_unicode

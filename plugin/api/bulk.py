@@ -6,8 +6,8 @@ from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, caller_dataverse, load_body, load_query
 from plugin.api.openapi import doc
-from plugin.app import app_config
-from plugin.invoicing.run_bulkrows import bulk_rows
+from plugin.context import app_config
+from plugin.runs.window_rows import bulk_rows
 from plugin.invoicing.single import today_utc
 from schemas.runs import BulkRowsBodySchema, BulkRowsQuerySchema, BulkRowsResponseSchema
 

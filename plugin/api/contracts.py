@@ -6,7 +6,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, caller_dataverse, load_query
 from plugin.api.openapi import doc
-from plugin.app import app_config
+from plugin.context import app_config
 from plugin.errors import ApiError
 from plugin.invoicing.single import contract_cycles
 from schemas.api import CyclesQuerySchema, CyclesResponseSchema

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from plugin import __version__
 from plugin.api import bp
 from plugin.api.openapi import build_spec, doc
-from plugin.app import app_dataverse
+from plugin.context import app_dataverse
 from plugin.auth import authenticator
 from plugin.errors import ApiError
 from schemas.api import HealthResponseSchema

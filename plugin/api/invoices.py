@@ -6,7 +6,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin.api import bp, caller_dataverse, load_body
 from plugin.api.openapi import HEADER_MAX_LENGTH, doc
-from plugin.app import app_config
+from plugin.context import app_config
 from connectors.dataverse.errors import NotFoundError
 from plugin.errors import ApiError
 from plugin.invoicing.invoice_view import invoice_view

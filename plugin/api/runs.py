@@ -9,12 +9,12 @@ from flask.typing import ResponseReturnValue
 from plugin.api import bp, current_caller, load_body, load_query
 from plugin.api.invoices import IDEMPOTENCY_HEADER, idempotency_key
 from plugin.api.openapi import doc
-from plugin.app import app_config, app_dataverse
+from plugin.context import app_config, app_dataverse
 from plugin.errors import ApiError
-from plugin.invoicing.run_model import CSV_HEADER, RunRequest, RunView, results_csv, rows_from_dicts
-from plugin.invoicing.run_list import RunViewer, list_runs, viewer_of_object_id, visible_run_id
-from plugin.invoicing.run_store import valid_run_key
-from plugin.invoicing.runs import RunConflict, RunKeyReused, RunNotFound, RunService
+from plugin.runs.model import CSV_HEADER, RunRequest, RunView, results_csv, rows_from_dicts
+from plugin.runs.listing import RunViewer, list_runs, viewer_of_object_id, visible_run_id
+from plugin.runs.store import valid_run_key
+from plugin.runs.service import RunConflict, RunKeyReused, RunNotFound, RunService
 from schemas.runs import (CreateRunRequestSchema, RunAcceptedSchema, RunListQuerySchema, RunListSchema, RunSchema,
                           WaitQuerySchema)
 
@@ -32,7 +32,7 @@ def app_runs(app: Flask | None = None) -> RunService:
             config = app_config(app)
             queue = None
             if config.broker_url:  # the distributed engine: workers execute the runs
-                from plugin.invoicing.run_tasks import CeleryRunQueue
+                from plugin.runs.celery_tasks import CeleryRunQueue
 
                 queue = CeleryRunQueue(config)
             service = RunService(app_dataverse(app), config, queue=queue)

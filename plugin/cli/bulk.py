@@ -1,6 +1,6 @@
 """`w365 bulk (--ids … | --ids-file F) [--post-tasks] [--format table|csv|json]`: a bulk run with a progress bar.
 
-It calls the run engine directly (`plugin.invoicing.runs`, source `cli`), not the HTTP API.
+It calls the run engine directly (`plugin.runs.service`, source `cli`), not the HTTP API.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import click
 
 from plugin.cli.common import (connect, dataverse_errors_as_click, format_table, load_config,
                                parse_as_of, parse_contract_id)
-from plugin.invoicing.run_model import RunRequest, RunRow, RunView, results_csv
-from plugin.invoicing.runs import RunService
+from plugin.runs.model import RunRequest, RunRow, RunView, results_csv
+from plugin.runs.service import RunService
 
 TASK_WAIT_S = 90.0
 

@@ -18,7 +18,7 @@ def worker(concurrency: int) -> None:
     if not config.broker_url:
         raise click.ClickException("W365_BROKER_URL is not set: the worker needs the broker the web processes "
                                    "queue runs on (e.g. redis://127.0.0.1:6379/0)")
-    from plugin.invoicing.run_tasks import RUN_QUEUE, configure, worker_service
+    from plugin.runs.celery_tasks import RUN_QUEUE, configure, worker_service
 
     app = configure(config)
     worker_service()  # its sweep resumes runs whose worker died, even before a task arrives

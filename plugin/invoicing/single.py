@@ -17,8 +17,8 @@ from plugin.engine import (NOTHING_TO_INVOICE, EngineError, InvoiceDraft, build_
 from plugin.errors import ApiError
 from plugin.invoicing.present import contract_header
 from plugin.invoicing.reads import LoadedContract, load_contract
-from plugin.invoicing.run_store import find_run_by_key, run_items
-from plugin.invoicing.run_view import NOT_RECORDED, outcomes_from_items
+from plugin.runs.store import find_run_by_key, run_items
+from plugin.runs.view import NOT_RECORDED, outcomes_from_items
 from plugin.invoicing.writes import (MODE_SINGLE, PRIVILEGE_MESSAGE, RUN_COMPLETED, RUN_COMPLETED_WITH_ERRORS,
                                      RowOutcome, add_invoice_changeset, add_result_changeset,
                                      add_schedule_failure, created_outcome, existing_json, fill_invoice_numbers,

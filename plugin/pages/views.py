@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import render_template, request
 
-from plugin.app import app_config
+from plugin.context import app_config
 from plugin.auth import is_loopback
 from plugin.pages import bp
 from schemas.webhook import is_guid, normalise_guid

@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 
 from plugin.api import json_body, require_json_content_type
 from plugin.api.openapi import doc
-from plugin.app import app_config, app_dataverse
+from plugin.context import app_config, app_dataverse
 from plugin.errors import ApiError
 from plugin.webhook.auth import check_webhook_key
 from plugin.webhook.handlers import WebhookCall, handler_for

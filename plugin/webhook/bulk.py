@@ -11,9 +11,9 @@ from typing import Any
 from connectors.dataverse import odata
 from plugin.api.runs import app_runs
 from plugin.errors import ApiError
-from plugin.invoicing.run_model import RunRequest, rows_from_dicts
-from plugin.invoicing.run_store import find_run_by_key, valid_run_key
-from plugin.invoicing.runs import RunKeyReused
+from plugin.runs.model import RunRequest, rows_from_dicts
+from plugin.runs.store import find_run_by_key, valid_run_key
+from plugin.runs.service import RunKeyReused
 from plugin.webhook.handlers import WebhookCall, load_params, register
 from schemas.webhook import GenerateInvoicesParamsSchema
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from connectors.dataverse import DataverseClient
 from connectors.dataverse.auth import token_provider
 from plugin.config import Config
-from plugin.invoicing.run_model import RunRequest, RunRow
-from plugin.invoicing.runs import RunService
+from plugin.runs.model import RunRequest, RunRow
+from plugin.runs.service import RunService
 
 
 def main(url: str, run_key: str, ids_file: str, lease_s: str, chunk_rows: str) -> None:

@@ -20,9 +20,9 @@ import requests
 
 from plugin.app import create_app
 from plugin.config import Config
-from plugin.invoicing.run_lease import HANDOFF, read_lease
-from plugin.invoicing.run_store import find_run
-from plugin.invoicing.run_view import load_view
+from plugin.runs.lease import HANDOFF, read_lease
+from plugin.runs.store import find_run
+from plugin.runs.view import load_view
 from plugin.seed import seed
 from tests.conftest import free_port
 from tests.durability.test_kill_and_resume import assert_exactly_once

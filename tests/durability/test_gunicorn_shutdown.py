@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from plugin.invoicing.run_lease import read_lease
+from plugin.runs.lease import read_lease
 from plugin.seed import seed
 from tests.conftest import free_port
 from tests.durability.test_kill_and_resume import assert_exactly_once
@@ -82,7 +82,7 @@ def test_sigterm_mid_run_then_restart_completes_it(local_dataverse, dataverse_cl
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
-    from plugin.invoicing.run_store import find_run
-    from plugin.invoicing.run_view import load_view
+    from plugin.runs.store import find_run
+    from plugin.runs.view import load_view
 
     assert_exactly_once(dataverse_client, run_id, load_view(dataverse_client, find_run(dataverse_client, run_id)))

@@ -20,10 +20,10 @@ import pytest
 
 from connectors.dataverse import odata
 from plugin.config import Config
-from plugin.invoicing.run_lease import read_lease
-from plugin.invoicing.run_store import find_run, find_run_by_key
-from plugin.invoicing.run_view import load_view
-from plugin.invoicing.runs import RunService
+from plugin.runs.lease import read_lease
+from plugin.runs.store import find_run, find_run_by_key
+from plugin.runs.view import load_view
+from plugin.runs.service import RunService
 from plugin.seed import seed
 from tests.conftest import free_port
 

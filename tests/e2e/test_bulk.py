@@ -11,7 +11,7 @@ import pytest
 
 from connectors.dataverse import odata
 from plugin.api.runs import app_runs
-from plugin.invoicing.run_model import RunRequest, RunRow
+from plugin.runs.model import RunRequest, RunRow
 from tests import factories
 from tests.e2e.conftest import count_rows, execution_context, webhook_headers
 

@@ -14,8 +14,8 @@ import pytest
 from connectors.dataverse import DataverseClient, odata
 from connectors.dataverse.errors import DataverseError, ServiceUnavailableError
 from plugin.config import Config
-from plugin.invoicing.run_model import RunRequest, RunRow
-from plugin.invoicing.runs import RunService
+from plugin.runs.model import RunRequest, RunRow
+from plugin.runs.service import RunService
 from plugin.seed import seed
 from tests.conftest import make_client
 

@@ -291,9 +291,9 @@ def test_a_bulk_change_log_row_whose_source_changed_after_the_read_is_skipped(da
     from concurrent.futures import ThreadPoolExecutor
 
     from plugin.invoicing.reads import load_contracts
-    from plugin.invoicing.run_model import RunRequest, RunRow
-    from plugin.invoicing.run_rows import ChunkWriter, plan_row
-    from plugin.invoicing.run_store import open_run, run_items
+    from plugin.runs.model import RunRequest, RunRow
+    from plugin.runs.rows import ChunkWriter, plan_row
+    from plugin.runs.store import open_run, run_items
 
     client, cid = dataverse_client, quarterly["contract_id"]
     client.update("w365_licensechangelogs", quarterly["create"], {"statuscode": 2})  # as if invoiced

@@ -176,8 +176,8 @@ def test_fallbacks_outbox_skip_and_missing_contact(local_dataverse, plugin_confi
 
 def test_an_unreachable_target_fails_after_its_attempts(local_dataverse, plugin_config, dataverse_client, world,
                                                         tmp_path):
-    from plugin.invoicing.run_model import RunRequest, RunRow
-    from plugin.invoicing.runs import RunService
+    from plugin.runs.model import RunRequest, RunRow
+    from plugin.runs.service import RunService
     from plugin.posttasks import PostTaskWorker
     from plugin.posttasks.handlers import TaskSettings
 

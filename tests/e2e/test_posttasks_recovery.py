@@ -8,8 +8,8 @@ from pathlib import Path
 from connectors.dataverse import odata
 from plugin.api.runs import app_runs, close_runs
 from plugin.app import create_app
-from plugin.invoicing.run_model import RunRequest, RunRow
-from plugin.invoicing.runs import RunService
+from plugin.runs.model import RunRequest, RunRow
+from plugin.runs.service import RunService
 from plugin.posttasks import PostTaskWorker
 from plugin.posttasks.handlers import NO_PAYMENT_PROCESSOR, TaskSettings
 from tests import factories

@@ -1,4 +1,4 @@
-"""The run engine itself (plugin.invoicing.runs / run_rows): races, replays, repeats, chunks."""
+"""The run engine itself (plugin.runs.service / run_rows): races, replays, repeats, chunks."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -9,11 +9,11 @@ import pytest
 from connectors.dataverse import Batch, odata
 from plugin.config import Config
 from plugin.invoicing.reads import load_contracts
-from plugin.invoicing.run_model import RunRequest, RunRow
-from plugin.invoicing.run_rows import ChunkWriter, plan_row
-from plugin.invoicing.run_store import open_run, run_items
-from plugin.invoicing.run_executor import chunks
-from plugin.invoicing.runs import RunService
+from plugin.runs.model import RunRequest, RunRow
+from plugin.runs.rows import ChunkWriter, plan_row
+from plugin.runs.store import open_run, run_items
+from plugin.runs.executor import chunks
+from plugin.runs.service import RunService
 from plugin.invoicing.writes import add_invoice_changeset
 from tests import factories
 

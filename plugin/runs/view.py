@@ -6,8 +6,8 @@ from typing import Any, Iterable
 from connectors.dataverse import DataverseClient
 from plugin.engine import ONE_TIME
 from plugin.engine.money import money_str
-from plugin.invoicing.run_model import RowResult, RunView
-from plugin.invoicing.run_store import RunRecord, run_items
+from plugin.runs.model import RowResult, RunView
+from plugin.runs.store import RunRecord, run_items
 from plugin.invoicing.writes import RESULT_NAMES, RUN_RUNNING, RowOutcome
 from plugin.posttasks.loading import tasks_of_invoices
 from plugin.posttasks.model import task_view

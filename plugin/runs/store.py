@@ -10,9 +10,9 @@ from marshmallow import ValidationError
 
 from connectors.dataverse import DataverseClient, odata
 from connectors.dataverse.errors import NotFoundError, PreconditionFailedError
-from plugin.invoicing.run_model import SOURCE_LABELS, RunRequest, RunRow, rows_from_dicts
+from plugin.runs.model import SOURCE_LABELS, RunRequest, RunRow, rows_from_dicts
 from plugin.invoicing.writes import MODE_BULK, RUN_RUNNING, run_record
-from plugin.invoicing.run_lease import LeaseState
+from plugin.runs.lease import LeaseState
 from schemas.webhook import is_guid, normalise_guid, parse_request_json
 
 RUN_COLUMNS = ["w365_invoicerunid", "w365_runkey", "w365_mode", "w365_source", "w365_requestjson",

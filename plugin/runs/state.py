@@ -5,7 +5,7 @@ import threading
 from collections import OrderedDict
 from typing import Callable, Iterable
 
-from plugin.invoicing.run_model import PENDING, RowResult, RunRequest, RunRow, RunView
+from plugin.runs.model import PENDING, RowResult, RunRequest, RunRow, RunView
 from plugin.invoicing.writes import RUN_COMPLETED, RUN_COMPLETED_WITH_ERRORS, RUN_RUNNING, RowOutcome
 
 ProgressListener = Callable[[int, int], None]

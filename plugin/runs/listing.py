@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.dataverse import DataverseClient, odata
-from plugin.invoicing.run_model import RUN_STATUS_LABELS
-from plugin.invoicing.run_store import find_run
+from plugin.runs.model import RUN_STATUS_LABELS
+from plugin.runs.store import find_run
 
 ADMIN_ROLE = 3  # systemusers.w365_billingrole: 3 Admin sees every run
 _LIST_COLUMNS = ["w365_invoicerunid", "w365_status", "createdon", "w365_total", "w365_created", "w365_skipped",

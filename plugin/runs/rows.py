@@ -24,9 +24,9 @@ from plugin.engine import (NOTHING_TO_INVOICE, Contract, CycleOption, EngineErro
 from plugin.engine.cycles import resolve_cycle
 from plugin.engine.invoice import build_for_option
 from plugin.invoicing.reads import LoadedContract, load_contract, load_contracts
-from plugin.invoicing.run_model import RowResult, RunRow
-from plugin.invoicing.run_store import run_items
-from plugin.invoicing.run_view import outcomes_from_items
+from plugin.runs.model import RowResult, RunRow
+from plugin.runs.store import run_items
+from plugin.runs.view import outcomes_from_items
 from plugin.invoicing.writes import (PlannedInvoice, RowOutcome, add_invoice_changeset, add_result_changeset,
                                      add_schedule_failure, created_outcome, existing_json, fill_invoice_numbers,
                                      interpret_failure, invoice_names, new_correlation_id)

@@ -46,7 +46,7 @@ def configure(config: Config) -> Celery:
 
 
 class CeleryRunQueue:
-    """The RunService's queue on Celery (see `plugin.invoicing.runs.RunQueue`): sends tasks by name."""
+    """The RunService's queue on Celery (see `plugin.runs.service.RunQueue`): sends tasks by name."""
 
     def __init__(self, config: Config) -> None:
         self._app = Celery("w365-sender", set_as_current=False)
@@ -67,7 +67,7 @@ def worker_service():
     with _service_lock:
         if _service is None:
             from connectors.dataverse import DataverseClient
-            from plugin.invoicing.runs import RunService
+            from plugin.runs.service import RunService
 
             config = Config.from_env()
             _service = RunService(DataverseClient.from_config(config), config, queue=CeleryRunQueue(config))

@@ -19,15 +19,15 @@ from typing import Callable, Iterable, Protocol
 from connectors.dataverse import Batch, DataverseClient
 from connectors.dataverse.errors import DataverseError, PreconditionFailedError
 from plugin.config import Config
-from plugin.invoicing.run_executor import RunExecutor
-from plugin.invoicing.run_lease import (LeaseKeeper, handoff_columns, lease_columns, orphaned_runs, process_owner,
+from plugin.runs.executor import RunExecutor
+from plugin.runs.lease import (LeaseKeeper, handoff_columns, lease_columns, orphaned_runs, process_owner,
                                         read_lease, take_over)
-from plugin.invoicing.run_model import RowResult, RunRequest, RunRow, RunView
-from plugin.invoicing.run_rows import RunMemory
-from plugin.invoicing.run_state import RunRegistry, RunState
-from plugin.invoicing.run_store import (RunRecord, claim_for_retry, find_run, open_run, run_items,
+from plugin.runs.model import RowResult, RunRequest, RunRow, RunView
+from plugin.runs.rows import RunMemory
+from plugin.runs.state import RunRegistry, RunState
+from plugin.runs.store import (RunRecord, claim_for_retry, find_run, open_run, run_items,
                                         user_of_object_id)
-from plugin.invoicing.run_view import load_view
+from plugin.runs.view import load_view
 from plugin.invoicing.writes import MODE_SINGLE, RESULT_FAILED, RUN_RUNNING
 from plugin.posttasks.handlers import TaskSettings
 from plugin.posttasks.worker import PostTaskWorker

@@ -1,7 +1,7 @@
 """Executing a run's rows chunk by chunk under this process's lease on the run.
 
 A run is streamed: its rows are read (set-based, `plugin.invoicing.reads`) and written (one change
-set per row through `$batch`, `plugin.invoicing.run_rows`) a chunk at a time, so memory holds one
+set per row through `$batch`, `plugin.runs.rows`) a chunk at a time, so memory holds one
 chunk's data plus a small Result per row. The run row's counts are saved after every chunk. When
 the lease is lost (another process took the run over), execution stops without writing anything
 more: the other process goes on from what Dataverse holds.
@@ -20,11 +20,11 @@ from connectors.dataverse import DataverseClient
 from connectors.dataverse.errors import DataverseError
 from plugin.config import Config
 from plugin.invoicing.reads import LoadedContract
-from plugin.invoicing.run_lease import LeaseKeeper
-from plugin.invoicing.run_model import RowResult, RunRow
-from plugin.invoicing.run_rows import ChunkWriter, RowPlan, RunMemory, failed_plan, plan_row, read_contracts
-from plugin.invoicing.run_state import RunState
-from plugin.invoicing.run_store import save_progress
+from plugin.runs.lease import LeaseKeeper
+from plugin.runs.model import RowResult, RunRow
+from plugin.runs.rows import ChunkWriter, RowPlan, RunMemory, failed_plan, plan_row, read_contracts
+from plugin.runs.state import RunState
+from plugin.runs.store import save_progress
 from plugin.invoicing.single import today_utc
 from plugin.invoicing.writes import RUN_RUNNING
 from plugin.posttasks.signing import row_signing_key

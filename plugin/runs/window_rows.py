@@ -8,7 +8,7 @@ from connectors.dataverse import DataverseClient
 from plugin.engine import list_cycles
 from plugin.invoicing.present import contract_header
 from plugin.invoicing.reads import LoadedContract
-from plugin.invoicing.run_rows import read_contracts
+from plugin.runs.rows import read_contracts
 
 
 def bulk_rows(client: DataverseClient, ids: list[str], as_of: date, cycle_range: int) -> dict[str, Any]:
