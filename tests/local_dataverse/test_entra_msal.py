@@ -90,6 +90,7 @@ def test_msal_signs_a_user_in_and_refreshes(tls_dataverse, trust_local_ca, peopl
     assert who.status_code == 200 and who.json()["UserId"] == people[2]["id"]
 
 
+@pytest.mark.filterwarnings("ignore:response_mode='form_post' is recommended")
 def test_a_users_token_from_msal_is_that_user_on_the_web_api(tls_dataverse, trust_local_ca,
                                                               people):
     api = Api(tls_dataverse)
