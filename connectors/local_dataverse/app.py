@@ -10,16 +10,20 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, Response, jsonify, request
 
 from . import batch
-from .auth import TokenIssuer, bearer_token, register_authority
+from .auth import bearer_token, external_base, register_authority
+from .entra import SignIn, grants
+from .entra_routes import authorize_blueprint
 from .errors import THROTTLED, GENERIC, DataverseFault
 from .runtime import API_PREFIXES, Faults, Stats
 from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
 from .store import Store
+from .tokens import TokenIssuer
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 _VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 # headers of the outer $batch request that also apply to its parts
 _INHERITED = ("mscrmcallerid", "callerobjectid")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Runtime:
     faults: Faults
     stats: Stats
     tokens: TokenIssuer
+    sign_in: SignIn | None = None
 
 
 def create_app(
@@ -60,11 +65,13 @@ def create_app(
             seed=seed,
         ),
         stats,
-        TokenIssuer(store.secret(), token_lifetime_s),
+        TokenIssuer(store, token_lifetime_s),
     )
+    runtime.sign_in = SignIn(store, runtime.tokens)
     app = Flask(__name__)
     app.extensions["local_dataverse"] = runtime
-    register_authority(app, runtime.tokens)
+    register_authority(app, runtime.tokens, grants(runtime.sign_in))
+    app.register_blueprint(authorize_blueprint(runtime.sign_in))
     _register_admin(app, runtime)
     _register_api(app, runtime)
     return app
@@ -82,13 +89,20 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         body = request.get_data()  # always drain the body (keep-alive connections)
         rt.stats.add("http_requests")
         rt.faults.sleep()
-        refused = _injected_fault(rt) or _unauthorized(rt)
+        refused = _injected_fault(rt)
+        claims = None
+        if refused is None:
+            claims = _token_claims(rt)
+            refused = _unauthorized(rt) if claims is None else None
         if refused is not None:
             return _to_flask(refused)
         base = request.host_url.rstrip("/")
         headers = Headers(dict(request.headers))
+        oid = _user_oid(claims)
+        if oid:
+            _act_as(headers, oid)
         if subpath == "$batch" and request.method == "POST":
-            return _batch(rt, body, headers, base)
+            return _batch(rt, body, headers, base, oid)
         query = request.query_string.decode("utf-8", "replace")
         req = ApiRequest(request.method, subpath, query, headers, body)
         return _to_flask(rt.service.handle(req, base))
@@ -121,11 +135,44 @@ def _injected_fault(rt: Runtime) -> ApiResponse | None:
     return None
 
 
-def _unauthorized(rt: Runtime) -> ApiResponse | None:
-    """401 unless the request carries the development token or a valid issued token."""
+def _audience_ok(audience: str) -> bool:
+    """The token is for this server: its URL as the client sees it (loopback names alike)."""
+    try:
+        aud = urlsplit(audience.rstrip("/"))
+        here = urlsplit(external_base())
+        aud_port = aud.port or (443 if aud.scheme == "https" else 80)
+        here_port = here.port or (443 if here.scheme == "https" else 80)
+    except ValueError:
+        return False
+    if aud.scheme not in ("http", "https") or aud.path or aud_port != here_port:
+        return False
+    names = {aud.hostname, here.hostname}
+    return len(names) == 1 or names <= _LOOPBACK
+
+
+def _token_claims(rt: Runtime) -> dict | None:
+    """The claims of the request's valid bearer token (`{}` for the development token)."""
     token = bearer_token(request.headers.get("Authorization"))
-    if token is not None and rt.tokens.valid(token):
+    return rt.tokens.claims(token, _audience_ok) if token else None
+
+
+def _user_oid(claims: dict | None) -> str | None:
+    """The object id a user's token acts as (an application's token acts as itself)."""
+    if not claims or claims.get("idtyp") == "app" or not isinstance(claims.get("oid"), str):
         return None
+    return claims["oid"]
+
+
+def _act_as(headers: Headers, oid: str) -> None:
+    """A user's token acts as that user, like `CallerObjectId` (it cannot impersonate)."""
+    for name in ("MSCRMCallerID", "CallerObjectId"):
+        headers.pop(name, None)
+    headers["CallerObjectId"] = oid
+
+
+def _unauthorized(rt: Runtime) -> ApiResponse:
+    """401: no bearer token, or not the development token nor a valid issued token."""
+    token = bearer_token(request.headers.get("Authorization"))
     rt.stats.add("unauthorized")
     # real Dataverse answers 401 without an error code; the message says why
     message = (
@@ -141,7 +188,7 @@ def _unauthorized(rt: Runtime) -> ApiResponse | None:
     return resp
 
 
-def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
+def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None) -> Response:
     rt.stats.add("batch_requests")
 
     def execute(sub: batch.SubRequest) -> batch.SubResponse:
@@ -150,6 +197,8 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
         for name in _INHERITED:
             if name not in headers and outer.get(name):
                 headers[name] = outer.get(name)
+        if oid:
+            _act_as(headers, oid)
         req = ApiRequest(sub.method, path, query, headers, sub.body)
         resp = rt.service.handle(req, base, count=False)
         return batch.SubResponse(resp.status, resp.headers, resp.body)
@@ -203,7 +252,8 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
                 "authority": f"{base}/local-tenant",
                 "client_id": "local-client",
                 "development_token": "local-dev-token",
-                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults"],
+                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults",
+                          f"{base}/_admin/tokens"],
             }
         )
 
