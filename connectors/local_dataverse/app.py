@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, jsonify, request
 
 from . import batch
-from .auth import TokenIssuer, bearer_token, register_authority
+from .auth import TokenIssuer, bearer_token, register_authority, token_subject
 from .errors import THROTTLED, GENERIC, DataverseFault
+from .limits import Limiter, LimitSettings
 from .runtime import API_PREFIXES, Faults, Stats
 from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
 from .store import Store
@@ -20,6 +22,7 @@ _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 _VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 # headers of the outer $batch request that also apply to its parts
 _INHERITED = ("mscrmcallerid", "callerobjectid")
+_PER_RECORD = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Runtime:
     faults: Faults
     stats: Stats
     tokens: TokenIssuer
+    limits: Limiter
 
 
 def create_app(
@@ -44,6 +48,7 @@ def create_app(
     retry_after_s: int = 1,
     token_lifetime_s: int = 3599,
     seed: int | None = None,
+    limits: LimitSettings | None = None,
 ) -> Flask:
     """The local Dataverse as a Flask app (its Runtime in `app.extensions["local_dataverse"]`)."""
     store = store or Store(db_path)
@@ -61,6 +66,7 @@ def create_app(
         ),
         stats,
         TokenIssuer(store.secret(), token_lifetime_s),
+        Limiter(limits),
     )
     app = Flask(__name__)
     app.extensions["local_dataverse"] = runtime
@@ -83,20 +89,67 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         rt.stats.add("http_requests")
         rt.faults.sleep()
         refused = _injected_fault(rt) or _unauthorized(rt)
+        user = _user_key()
         if refused is not None:
-            return _to_flask(refused)
-        base = request.host_url.rstrip("/")
-        headers = Headers(dict(request.headers))
-        if subpath == "$batch" and request.method == "POST":
-            return _batch(rt, body, headers, base)
-        query = request.query_string.decode("utf-8", "replace")
-        req = ApiRequest(request.method, subpath, query, headers, body)
-        return _to_flask(rt.service.handle(req, base))
+            return _with_limit_headers(_to_flask(refused), rt, user)
+        charge, refusal = rt.limits.admit(user)
+        if refusal is not None:
+            rt.stats.add("throttled")
+            fault = DataverseFault(429, refusal.code, refusal.message,
+                                   {"Retry-After": str(refusal.retry_after_s)})
+            return _with_limit_headers(_to_flask(error_response(fault)), rt, user)
+        exec_ms = 0.0
+        try:
+            response, operations = _answer(rt, subpath, body)
+            exec_ms = operations * rt.limits.settings.op_cost_ms
+            rt.stats.add("exec_ms", exec_ms)
+            if exec_ms > 0:  # the simulated server work: the caller really waits for it
+                time.sleep(exec_ms / 1000)
+        finally:
+            rt.limits.finish(user, charge, exec_ms)
+        return _with_limit_headers(response, rt, user)
 
     for prefix in API_PREFIXES:
         app.add_url_rule(prefix, f"web_api_root{prefix}", web_api, defaults={"subpath": ""},
                          methods=_METHODS, strict_slashes=False)
         app.add_url_rule(prefix + "/<path:subpath>", f"web_api{prefix}", web_api, methods=_METHODS)
+
+
+def _answer(rt: Runtime, subpath: str, body: bytes) -> tuple[Response, int]:
+    """The response to one Web API request and the operations it cost."""
+    base = request.host_url.rstrip("/")
+    headers = Headers(dict(request.headers))
+    if subpath == "$batch" and request.method == "POST":
+        return _batch(rt, body, headers, base)
+    query = request.query_string.decode("utf-8", "replace")
+    req = ApiRequest(request.method, subpath, query, headers, body)
+    return _to_flask(rt.service.handle(req, base)), operation_cost(request.method, subpath, body)
+
+
+def operation_cost(method: str, path: str, body: bytes) -> int:
+    """Operations a request costs: one, or one per record of a CreateMultiple/UpdateMultiple."""
+    if method.upper() != "POST" or not path.rstrip("/").endswith(_PER_RECORD):
+        return 1
+    try:
+        targets = json.loads(body or b"{}").get("Targets")
+    except (ValueError, AttributeError, RecursionError):  # the handler answers the bad body
+        return 1
+    return max(1, len(targets)) if isinstance(targets, list) else 1
+
+
+def _user_key() -> str:
+    """Whom the request acts as: the impersonated user, else the token's subject."""
+    for header in ("MSCRMCallerID", "CallerObjectId"):
+        value = (request.headers.get(header) or "").strip().lower()
+        if value:
+            return f"{header.lower()}:{value}"
+    token = bearer_token(request.headers.get("Authorization")) or ""
+    return "sub:" + token_subject(token)
+
+
+def _with_limit_headers(response: Response, rt: Runtime, user: str) -> Response:
+    response.headers.update(rt.limits.headers(user))
+    return response
 
 
 def _injected_fault(rt: Runtime) -> ApiResponse | None:
@@ -141,8 +194,9 @@ def _unauthorized(rt: Runtime) -> ApiResponse | None:
     return resp
 
 
-def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
+def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> tuple[Response, int]:
     rt.stats.add("batch_requests")
+    extra = [0]  # operations beyond one per part: the records of a CreateMultiple/UpdateMultiple part
 
     def execute(sub: batch.SubRequest) -> batch.SubResponse:
         path, query = _relative(sub.url)
@@ -151,6 +205,7 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
             if name not in headers and outer.get(name):
                 headers[name] = outer.get(name)
         req = ApiRequest(sub.method, path, query, headers, sub.body)
+        extra[0] += operation_cost(sub.method, path, sub.body or b"") - 1
         resp = rt.service.handle(req, base, count=False)
         return batch.SubResponse(resp.status, resp.headers, resp.body)
 
@@ -164,10 +219,10 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
         )
     except batch.BatchFormatError as exc:
         rt.stats.add("operations")  # refused as a whole: one request answered, like a plain one
-        return _to_flask(error_response(DataverseFault(400, "0x80060891", str(exc))))
+        return _to_flask(error_response(DataverseFault(400, "0x80060891", str(exc)))), 1
     except DataverseFault as fault:
         rt.stats.add("operations")
-        return _to_flask(error_response(fault))
+        return _to_flask(error_response(fault)), 1
     # as many operations as parts, including those a failure kept from running
     rt.stats.add("operations", reply.operations)
     content, content_type = reply
@@ -179,7 +234,7 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> Response:
             "OData-Version": "4.0",
             **getattr(reply, "headers", {}),
         },
-    )
+    ), reply.operations + extra[0]
 
 
 def _relative(url: str) -> tuple[str, str]:
@@ -203,7 +258,7 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
                 "authority": f"{base}/local-tenant",
                 "client_id": "local-client",
                 "development_token": "local-dev-token",
-                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults"],
+                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults", f"{base}/_admin/limits"],
             }
         )
 
@@ -229,3 +284,17 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
             return jsonify(rt.faults.update(**changes))
         except ValueError as exc:
             return jsonify({"error": {"code": "bad_faults", "message": str(exc)}}), 400
+
+    @app.get("/_admin/limits")
+    def admin_limits_get():
+        return jsonify(rt.limits.settings.as_json())
+
+    @app.post("/_admin/limits")
+    def admin_limits():
+        try:
+            changes = json.loads(request.get_data() or b"{}")
+            if not isinstance(changes, dict):
+                raise ValueError("the body must be a JSON object")
+            return jsonify(rt.limits.update(**changes).as_json())
+        except ValueError as exc:
+            return jsonify({"error": {"code": "bad_limits", "message": str(exc)}}), 400

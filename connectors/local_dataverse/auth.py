@@ -69,6 +69,15 @@ class TokenIssuer:
             return False
 
 
+def token_subject(token: str) -> str:
+    """The `sub` of a token this issuer signed (the development token is its own subject)."""
+    parts = token.split(".")
+    try:
+        return str(json.loads(_unb64(parts[1]))["sub"]) if len(parts) == 3 else token
+    except (ValueError, KeyError, TypeError):
+        return token
+
+
 def bearer_token(header: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header."""
     scheme, _, token = (header or "").partition(" ")
