@@ -59,12 +59,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_dataverse() -> Iterator[str]:
-    """A local Dataverse in a child process (in-memory database); yields its URL."""
+def local_dataverse(*flags: str) -> Iterator[str]:
+    """A local Dataverse in a child process (in-memory database, extra CLI `flags`); yields its URL."""
     port = _free_port()
     w365 = Path(sys.executable).with_name("w365")
     command = [str(w365)] if w365.exists() else [sys.executable, "-m", "plugin.cli"]
-    child = subprocess.Popen([*command, "dataverse-local", "--port", str(port), "--db", ":memory:"],
+    child = subprocess.Popen([*command, "dataverse-local", "--port", str(port), "--db", ":memory:", *flags],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
