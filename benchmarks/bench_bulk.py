@@ -1,4 +1,4 @@
-"""Bulk-run benchmark (DESIGN §13): requests per contract, wall time, and speed-up over a naive run.
+"""Bulk-run benchmark (README.md, Benchmarks): requests per contract, wall time, and speed-up over a naive run.
 
     python benchmarks/bench_bulk.py                      # 250 demo contracts, 20 ms latency, + naive
     python benchmarks/bench_bulk.py --contracts 10000    # wall time and peak memory (no naive run)

@@ -1,4 +1,4 @@
-"""Single-contract flow: Dataverse HTTP requests per preview/create and their latency (DESIGN §13).
+"""Single-contract flow: Dataverse HTTP requests per preview/create and their latency (README.md, Benchmarks).
 
 Runs against an in-process local Dataverse through the real connector and the plugin app (dev
 auth, test client), without and with injected latency. Prints one JSON object.

@@ -8,7 +8,6 @@
  * frames them (HTML web resource `w365_generate_invoice_host.html`), or in a browser window.
  * Configuration lives in Dataverse environment variables (see crm/SETUP.md):
  *   w365_PluginUrl       the plugin's base URL, e.g. https://invoicing.contoso.com   (required)
- *   w365_PluginPagesKey  an API key for the pages, passed in the URL fragment         (optional)
  *   w365_PluginOpenMode  "dialog" (default) or "window"                               (optional)
  */
 var W365 = window.W365 || {};
@@ -17,7 +16,7 @@ W365.GenerateInvoice = (function () {
   "use strict";
 
   var HOST_WEB_RESOURCE = "w365_generate_invoice_host.html";
-  var VARIABLES = { url: "w365_PluginUrl", key: "w365_PluginPagesKey", mode: "w365_PluginOpenMode" };
+  var VARIABLES = { url: "w365_PluginUrl", mode: "w365_PluginOpenMode" };
   var SIZES = {  // dialog sizes: the single dialog is small, the bulk window nearly full screen
     generate: { width: { value: 640, unit: "px" }, height: { value: 560, unit: "px" }, popup: { width: 640, height: 560 } },
     bulk: { width: { value: 90, unit: "%" }, height: { value: 85, unit: "%" }, popup: { width: 1100, height: 760 } },
@@ -39,15 +38,14 @@ W365.GenerateInvoice = (function () {
   }
 
   /** The plugin page URL: `<plugin>/pages/generate?id=…` or `/pages/bulk?ids=…` (none past
-      POST_IDS_FROM ids: those go in a form POST), and an optional key. */
+      POST_IDS_FROM ids: those go in a form POST). */
   function pageUrl(settings, page, ids) {
     var base = String(settings.url || "").replace(/\/+$/, "");
     if (!/^https?:\/\//i.test(base)) throw new Error("The plugin URL (environment variable " + VARIABLES.url + ") is not set to an http(s) URL");
     var query = page === "generate" ? "id=" + encodeURIComponent(ids[0])
       : ids.length > POST_IDS_FROM ? "" : "ids=" + ids.map(encodeURIComponent).join(",");
-    // the key rides in the fragment: never sent to a server, dropped from the address bar by the page
-    var fragment = settings.key ? "#key=" + encodeURIComponent(settings.key) : "";
-    return base + "/pages/" + page + (query ? "?" + query : "") + fragment;
+    // no key ever rides along: the pages sign the user in (Entra ID) and act as that user
+    return base + "/pages/" + page + (query ? "?" + query : "");
   }
 
   /** Open the bulk window for a long selection in `target` (a frame or window name) with a form POST. */
@@ -79,11 +77,11 @@ W365.GenerateInvoice = (function () {
     });
   }
 
-  /** The settings {url, key, mode} from the environment variables. */
+  /** The settings {url, mode} from the environment variables. */
   function loadSettings() {
-    return Promise.all([readVariable(VARIABLES.url), readVariable(VARIABLES.key), readVariable(VARIABLES.mode)])
+    return Promise.all([readVariable(VARIABLES.url), readVariable(VARIABLES.mode)])
       .then(function (values) {
-        return { url: values[0], key: values[1], mode: (values[2] || "dialog").toLowerCase() };
+        return { url: values[0], mode: (values[1] || "dialog").toLowerCase() };
       });
   }
 

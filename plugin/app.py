@@ -11,6 +11,7 @@ from plugin.config import Config
 from plugin.context import CONFIG_KEY, DATAVERSE_EXTENSION, app_config, app_dataverse
 from plugin.errors import ApiError, register_error_handlers
 from plugin.pages import bp as pages_bp
+from plugin.pages.signin import PagesSessionInterface
 from plugin.webhook import bp as webhook_bp
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def create_app(config: Config | None = None, *, dataverse: "DataverseClient | No
     app.json.sort_keys = False
     app.extensions[DATAVERSE_EXTENSION] = dataverse
     app.extensions["w365.auth"] = ApiAuthenticator(config)
+    app.session_interface = PagesSessionInterface()  # the pages' sign-in; its secret is read on first use
     register_error_handlers(app)
     app.before_request(_guard_request)
 

@@ -1,4 +1,4 @@
-"""API authentication (`W365_API_AUTH` = dev | keys | entra | keys,entra, DESIGN §10).
+"""API authentication (`W365_API_AUTH` = dev | keys | entra | keys,entra, docs/interfaces.md).
 
 - `dev`: no authentication, loopback only (the bind address and every remote address).
 - `keys`: `Authorization: Bearer <key>` or `X-API-Key: <key>`, compared in constant time.
@@ -49,8 +49,8 @@ def is_loopback(host: str | None) -> bool:
 
 
 def dev_mode(config: Config) -> bool:
-    """True when the API runs without authentication."""
-    return "dev" in config.api_auth
+    """True when the API or the pages run without authentication (loopback only)."""
+    return "dev" in config.api_auth or config.pages_mode == "dev"
 
 
 def assert_bind_allowed(config: Config, host: str) -> None:
@@ -86,6 +86,18 @@ FORWARDED_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Forwarded-Host", "X-Real
 def forwarded(request: Request) -> bool:
     """Whether a proxy forwarded the request (a same-host proxy would make a remote client look local)."""
     return any(request.headers.get(name) for name in FORWARDED_HEADERS)
+
+
+def _session_caller(request: Request) -> Caller | None:
+    """The signed-in user of the pages' session, or None; 403 for a state-changing call without its CSRF token."""
+    from plugin.pages.signin import csrf_valid, signed_in_user
+
+    user = signed_in_user()
+    if user is None:
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_valid():
+        raise ApiError(403, "csrf_token_missing", "this call must carry the page's CSRF token (X-CSRF-Token)")
+    return Caller("session", object_id=user["oid"], name=user.get("name") or user.get("username"))
 
 
 def _bearer(request: Request) -> str | None:
@@ -150,9 +162,17 @@ class ApiAuthenticator:
         self.entra = EntraValidator(config) if "entra" in config.api_auth else None
 
     def authenticate(self, request: Request) -> Caller:
-        """The caller of `request`; ApiError 401/403 when it may not call the API."""
+        """The caller of `request`; ApiError 401/403 when it may not call the API.
+
+        The pages' own calls are authenticated by the signed-in user's session (state-changing ones
+        must carry the session's CSRF token); everything else by the modes of W365_API_AUTH."""
         modes = self.config.api_auth
-        if "dev" in modes:
+        has_credentials = bool(request.headers.get("Authorization") or request.headers.get("X-API-Key"))
+        if not has_credentials and self.config.pages_mode == "entra":
+            caller = _session_caller(request)
+            if caller is not None:
+                return caller
+        if "dev" in modes or (self.config.pages_mode == "dev" and not has_credentials):
             if not is_loopback(request.remote_addr) or forwarded(request):
                 raise ApiError(403, "forbidden", "development mode (no authentication) serves loopback clients only, "
                                "never through a proxy")

@@ -20,6 +20,14 @@ def _int(value: str | None, default: int) -> int:
         raise ValueError(f"expected an integer, got {value!r}") from exc
 
 
+def _pages_auth(value: str | None, api_auth: tuple[str, ...]) -> str:
+    """W365_PAGES_AUTH: `entra` or `dev`; unset, `dev` when the API is in dev mode, else `entra`."""
+    mode = (value or ("dev" if "dev" in api_auth else "entra")).strip().lower()
+    if mode not in ("entra", "dev"):
+        raise ValueError(f"W365_PAGES_AUTH must be entra or dev, got {value!r}")
+    return mode
+
+
 def _positive(value: str | None, default: float) -> float:
     try:
         number = float(value) if value not in (None, "") else default
@@ -32,7 +40,7 @@ def _positive(value: str | None, default: float) -> float:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything the service reads from its environment (DESIGN §10)."""
+    """Everything the service reads from its environment (docs/interfaces.md)."""
 
     dataverse_url: str = "http://127.0.0.1:8800"
     tenant_id: str | None = None
@@ -49,6 +57,12 @@ class Config:
     entra_issuer: str | None = None
     entra_jwks_url: str | None = None
     webhook_keys: tuple[str, ...] = ()
+    # the pages' sign-in: "entra" (OpenID Connect through msal) or "dev" (loopback only, the application user)
+    pages_auth: str | None = None   # None: `dev` when the API is in dev mode, else `entra`
+    entra_client_id: str | None = None
+    entra_client_secret: str | None = None
+    entra_authority: str | None = None
+    session_secret: str | None = None
     allowed_hosts: tuple[str, ...] = ()   # W365_ALLOWED_HOSTS; empty: any Host (dev mode: loopback names only)
 
     invoicing_cycle_range: int = 2
@@ -101,6 +115,11 @@ class Config:
             entra_issuer=get("W365_ENTRA_ISSUER") or None,
             entra_jwks_url=get("W365_ENTRA_JWKS_URL") or None,
             webhook_keys=_split(get("W365_WEBHOOK_KEYS")),
+            pages_auth=_pages_auth(get("W365_PAGES_AUTH"), _split(get("W365_API_AUTH")) or ("dev",)),
+            entra_client_id=get("W365_ENTRA_CLIENT_ID") or None,
+            entra_client_secret=get("W365_ENTRA_CLIENT_SECRET") or None,
+            entra_authority=(get("W365_ENTRA_AUTHORITY") or "").rstrip("/") or None,
+            session_secret=get("W365_SESSION_SECRET") or None,
             allowed_hosts=tuple(h.lower() for h in _split(get("W365_ALLOWED_HOSTS"))),
             invoicing_cycle_range=_int(get("W365_INVOICING_CYCLE_RANGE"), 2),
             smtp_url=get("W365_SMTP_URL") or None,
@@ -114,6 +133,11 @@ class Config:
             run_sweep=True,
             broker_url=get("W365_BROKER_URL") or None,
         )
+
+    @property
+    def pages_mode(self) -> str:
+        """How the pages authenticate: `entra` (sign-in) or `dev` (no sign-in, loopback only)."""
+        return self.pages_auth or ("dev" if "dev" in self.api_auth else "entra")
 
     def with_overrides(self, **changes) -> "Config":
         """A copy with some fields changed (tests, the demo)."""

@@ -1,4 +1,4 @@
-"""HTTP API schemas (DESIGN §7): requests validated on load, responses documented in OpenAPI.
+"""HTTP API schemas (docs/interfaces.md): requests validated on load, responses documented in OpenAPI.
 
 Money in responses is a string with the currency's precision ("475.20").
 """

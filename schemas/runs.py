@@ -1,4 +1,4 @@
-"""Bulk window and invoice-run schemas (DESIGN §7): `/bulk/rows`, `/invoice-runs`."""
+"""Bulk window and invoice-run schemas (docs/interfaces.md): `/bulk/rows`, `/invoice-runs`."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""The Dataverse webhook body (`RemoteExecutionContext`, DESIGN §8) as marshmallow schemas.
+"""The Dataverse webhook body (`RemoteExecutionContext`, docs/interfaces.md) as marshmallow schemas.
 
 Dataverse serialises with WCF DataContract JSON: parameter collections are lists of `{key, value}`
 (normalised here to dicts), typed values carry `__type` (EntityReference, Entity, OptionSetValue,
@@ -186,7 +186,7 @@ class ExecutionContext:
 
 
 class RemoteExecutionContextSchema(Schema):
-    """The webhook body Dataverse posts (research/dataverse-platform.md §1.3)."""
+    """The webhook body Dataverse posts (Dataverse's RemoteExecutionContext)."""
 
     class Meta:
         unknown = EXCLUDE

@@ -1,4 +1,4 @@
-"""The `/api/v1` blueprint (DESIGN §7): authentication, request parsing helpers, route modules."""
+"""The `/api/v1` blueprint (docs/interfaces.md): authentication, request parsing helpers, route modules."""
 from __future__ import annotations
 
 import json

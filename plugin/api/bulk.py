@@ -1,4 +1,4 @@
-"""`GET|POST /api/v1/bulk/rows`: the bulk window's rows for the selected contracts (DESIGN §7)."""
+"""`GET|POST /api/v1/bulk/rows`: the bulk window's rows for the selected contracts (docs/interfaces.md)."""
 from __future__ import annotations
 
 from flask import jsonify

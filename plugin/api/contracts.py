@@ -24,7 +24,7 @@ def path_guid(value: str, what: str = "billing contract") -> str:
 @doc(summary="A contract's header and billing cycles (the default preselected)", query=CyclesQuerySchema,
      responses={200: CyclesResponseSchema})
 def cycles(contract_id: str) -> ResponseReturnValue:
-    """The header and the cycle list of DESIGN §4.1 / §7."""
+    """The header and the cycle list of docs/billing-rules.md."""
     query = load_query(CyclesQuerySchema())
     body = contract_cycles(caller_dataverse(), path_guid(contract_id), query["as_of"],
                            app_config().invoicing_cycle_range)

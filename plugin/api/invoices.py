@@ -1,4 +1,4 @@
-"""`POST /api/v1/invoices/preview` and `POST /api/v1/invoices` (one contract, DESIGN §7)."""
+"""`POST /api/v1/invoices/preview` and `POST /api/v1/invoices` (one contract, docs/interfaces.md)."""
 from __future__ import annotations
 
 from flask import jsonify, request

@@ -78,7 +78,7 @@ def build_spec(app: Flask, prefix: str = "/api/v1") -> dict[str, Any]:
     """The OpenAPI 3 document of every `@doc`-decorated route under `prefix`."""
     spec = APISpec(title="w365-invoicing", version="1.0.0", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()],
-                   info={"description": "Generate Invoice for Dynamics 365 billing contracts (DESIGN §7)."},
+                   info={"description": "Generate Invoice for Dynamics 365 billing contracts (docs/interfaces.md)."},
                    servers=[{"url": "/"}])
     spec.components.schema("Error", schema=ErrorResponseSchema)
     spec.components.response("Error", {"description": "the shared error shape",

@@ -1,4 +1,4 @@
-"""`w365 register`, `w365 unregister`, `w365 registration-status`: the admin commands of DESIGN §11."""
+"""`w365 register`, `w365 unregister`, `w365 registration-status`: the admin commands of docs/deploy.md."""
 from __future__ import annotations
 
 from contextlib import contextmanager

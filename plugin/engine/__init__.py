@@ -1,4 +1,4 @@
-"""The invoicing engine: DESIGN §4 billing rules as pure functions over frozen dataclasses (no I/O).
+"""The invoicing engine: docs/billing-rules.md billing rules as pure functions over frozen dataclasses (no I/O).
 
 Typical use (callers read rows through the connector, then):
 
@@ -7,7 +7,7 @@ Typical use (callers read rows through the connector, then):
     listing = list_cycles(data, as_of, cycle_range)      # .options, .default, .as_json()
     draft = build_invoice(data, cycle_key, as_of, cycle_range)   # InvoiceDraft (key None: default)
     if draft.nothing_to_invoice: ...                     # skipped, NOTHING_TO_INVOICE
-    preview_json(draft)                                  # DESIGN §7 preview body with preview_hash
+    preview_json(draft)                                  # docs/interfaces.md preview body with preview_hash
     build_change_log(data, as_of, today)                 # change-log invoice (no schedule)
 
 The engine knows nothing of Dataverse: the column mapping and the records written live with the

@@ -1,4 +1,4 @@
-"""Billing cycles (DESIGN §4.1, §4.9): anchoring, clipping, the cycle list, the default and keys."""
+"""Billing cycles (docs/billing-rules.md): anchoring, clipping, the cycle list, the default and keys."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ class CycleOption:
 
 @dataclass(frozen=True)
 class CycleListing:
-    """What the user can pick (DESIGN §7 `cycles`): the options and the default key."""
+    """What the user can pick (docs/interfaces.md `cycles`): the options and the default key."""
 
     options: tuple[CycleOption, ...]
     default: str | None
@@ -212,7 +212,7 @@ def offers_one_time(data: ContractData) -> bool:
 def list_cycles(
     data: ContractData, as_of: date, cycle_range: int = DEFAULT_CYCLE_RANGE
 ) -> CycleListing:
-    """The cycle list (DESIGN §4.1, §4.9): existing cycles 0 … k+R, then "one-time" if offered."""
+    """The cycle list (docs/billing-rules.md): existing cycles 0 … k+R, then "one-time" if offered."""
     contract = data.contract
     if contract.is_item_based:
         return CycleListing((one_time_option(as_of),), ONE_TIME)

@@ -15,7 +15,7 @@ NOTHING_TO_INVOICE = "nothing to invoice"
 
 
 class LineCategory(IntEnum):
-    """`invoicedetails.w365_linecategory` (DESIGN §3), also the preview's five groups in order."""
+    """`invoicedetails.w365_linecategory` (docs/data-model.md), also the preview's five groups in order."""
 
     FULL_CYCLE = 1
     MID_CYCLE_CHANGE = 2
@@ -57,7 +57,7 @@ class InvoiceLine:
 
     `unit_price` is exact (not rounded: display rounds it); `proration_factor` is None when the
     line is not prorated. Source ids name the rows the line comes from. The rules make lines with
-    `number` 0 and no discount or tax; `invoice.priced_lines` numbers them and applies §4.4.
+    `number` 0 and no discount or tax; `invoice.priced_lines` numbers them and applies discount and tax (docs/billing-rules.md).
     """
 
     category: LineCategory
@@ -82,7 +82,7 @@ class InvoiceLine:
 
 @dataclass(frozen=True)
 class Totals:
-    """Sums of the rounded line values (DESIGN §4.4)."""
+    """Sums of the rounded line values (docs/billing-rules.md)."""
 
     amount: Decimal  # totallineitemamount
     discount: Decimal  # discountamount
@@ -108,8 +108,8 @@ class Consumption:
 class InvoiceDraft:
     """The invoice a (contract, cycle) would produce, with everything needed to write it.
 
-    `lines` empty means "nothing to invoice" (DESIGN §4.5): no invoice, no schedule touched.
-    `existing_invoices` are the cycle's invoices when it was already Invoiced (re-invoicing, §4.7).
+    `lines` empty means "nothing to invoice" (docs/billing-rules.md): no invoice, no schedule touched.
+    `existing_invoices` are the cycle's invoices when it was already Invoiced (re-invoicing, docs/billing-rules.md).
     `source_etags`: (entity set, id, @odata.etag) of the rows the invoice depends on, where known.
     """
 

@@ -30,7 +30,7 @@ class NoCycleAvailable(EngineError):
 
 
 class InvalidRecord(EngineError):
-    """A Dataverse row that cannot be read as DESIGN §3 describes it (missing key, bad choice)."""
+    """A Dataverse row that cannot be read as docs/data-model.md describes it (missing key, bad choice)."""
 
     code = "invalid_record"
     status = 422

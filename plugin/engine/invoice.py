@@ -1,4 +1,4 @@
-"""The invoice of one (contract, cycle): rules, discount/tax, totals, dates, warnings (§4)."""
+"""The invoice of one (contract, cycle): rules, discount/tax, totals, dates, warnings (docs/billing-rules.md)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def build_for_option(data: ContractData, option: CycleOption, as_of: date) -> In
 
 
 def plus_days(d: date, n: int, column: str) -> date:
-    """`d` + `n` days (§4.6); a result outside the calendar is bad contract data, not a crash."""
+    """`d` + `n` days (invoice, due and schedule dates); a result outside the calendar is bad contract data, not a crash."""
     try:
         return d + timedelta(days=n)
     except OverflowError:
@@ -78,7 +78,7 @@ def plus_days(d: date, n: int, column: str) -> date:
 
 
 def priced_lines(data: ContractData, rule_lines: list[RuleLine]) -> tuple[InvoiceLine, ...]:
-    """Discount and tax per line (DESIGN §4.4); presentation order (§4.9), numbered from 1."""
+    """Discount and tax per line (docs/billing-rules.md); presentation order, numbered from 1."""
     contract, precision = data.contract, data.contract.currency.precision
     zero = round_half_up(0, precision)
     result = []
@@ -114,7 +114,7 @@ def totals_of(lines: tuple[InvoiceLine, ...], precision: int) -> Totals:
 
 
 def already_invoiced_warning(existing: tuple[InvoiceRef, ...]) -> str:
-    """DESIGN §9 wording: "Already invoiced (INV-00012): an additional invoice will be created"."""
+    """docs/interfaces.md wording: "Already invoiced (INV-00012): an additional invoice will be created"."""
     names = ", ".join(i.number or i.id for i in existing)
     return (
         f"Already invoiced ({names}): an additional invoice will be created"

@@ -1,4 +1,4 @@
-"""The engine's input data: frozen dataclasses mirroring the DESIGN §3 rows the billing rules read.
+"""The engine's input data: frozen dataclasses mirroring the docs/data-model.md rows the billing rules read.
 
 Build them with `plugin.engine.mapping.contract_data_from_rows` (from Web API rows) or directly
 (tests). Money and quantities are `Decimal`, dates `datetime.date`; ids are GUID strings; `etag`
@@ -61,7 +61,7 @@ LABELS: dict[type[IntEnum], dict[int, str]] = {
 
 
 def label(choice: IntEnum) -> str:
-    """The DESIGN §3 label of a choice value ("Item Based")."""
+    """The docs/data-model.md label of a choice value ("Item Based")."""
     return LABELS[type(choice)][int(choice)]
 
 
@@ -78,7 +78,7 @@ class Currency:
 
 @dataclass(frozen=True)
 class Contract:
-    """A `w365_billingcontracts` row, nulls already read as their DESIGN §4.9 defaults."""
+    """A `w365_billingcontracts` row, nulls already read as their docs/billing-rules.md defaults."""
 
     id: str
     name: str
@@ -195,7 +195,7 @@ class InvoiceRef:
 
 @dataclass(frozen=True)
 class ContractData:
-    """Everything the rules read for one contract (DESIGN §4): the contract and its rows.
+    """Everything the rules read for one contract (docs/billing-rules.md): the contract and its rows.
 
     `cycle_invoices` maps a cycle key ("2026-01-01") to its existing cycle invoices, oldest first.
     """

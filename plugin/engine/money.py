@@ -1,4 +1,4 @@
-"""Exact arithmetic: `Fraction` values rounded once, ROUND_HALF_UP, to a `Decimal` (DESIGN §4.9)."""
+"""Exact arithmetic: `Fraction` values rounded once, ROUND_HALF_UP, to a `Decimal` (docs/billing-rules.md)."""
 
 from __future__ import annotations
 

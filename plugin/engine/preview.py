@@ -1,4 +1,4 @@
-"""The preview (DESIGN §7 `POST /invoices/preview`) as plain JSON-able data, and its `preview_hash`.
+"""The preview (docs/interfaces.md `POST /invoices/preview`) as plain JSON-able data, and its `preview_hash`.
 
 `preview_json(draft)` returns:
 
@@ -149,6 +149,6 @@ def preview_hash(draft: InvoiceDraft) -> str:
 
 
 def preview_json(draft: InvoiceDraft) -> dict[str, Any]:
-    """The DESIGN §7 preview response body for `draft` (see the module docstring)."""
+    """The docs/interfaces.md preview response body for `draft` (see the module docstring)."""
     body = _body(draft)
     return {**body, "preview_hash": _hash(draft, body)}

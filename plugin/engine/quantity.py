@@ -1,4 +1,4 @@
-"""Quantity over time (DESIGN §4.2): the LCLs alone define a subscription's quantity."""
+"""Quantity over time (docs/billing-rules.md): the LCLs alone define a subscription's quantity."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The four line rules of a cycle invoice (DESIGN §4.3) and the one-time invoice's NRI lines.
+"""The four line rules of a cycle invoice (docs/billing-rules.md) and the one-time invoice's NRI lines.
 
 Each rule returns `RuleLine`s (an `InvoiceLine` with its amount rounded once, before discount and
-tax, and its sort key of DESIGN §4.9) and the ids it consumes. Exact values are `Fraction`s,
-rounded by `round_half_up` exactly where §4.3 says.
+tax, and its sort key of docs/billing-rules.md) and the ids it consumes. Exact values are `Fraction`s,
+rounded by `round_half_up` exactly where the rules say.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class RuleLine(NamedTuple):
 
 
 def proration_factor(contract: Contract, cycle: Cycle) -> Fraction:
-    """`f` of rule 1: 1 for a whole cycle, else by Days or by Months as DESIGN §4.3 writes it."""
+    """`f` of rule 1: 1 for a whole cycle, else by Days or by Months as docs/billing-rules.md writes it."""
     if not cycle.is_clipped:
         return Fraction(1)
     if contract.prorate_unit == ProrateUnit.DAYS:

@@ -1,8 +1,8 @@
-"""Dataverse rows (DESIGN §3, as READ from the Web API) ⇄ engine data, in one place.
+"""Dataverse rows (docs/data-model.md, as READ from the Web API) ⇄ engine data, in one place.
 
 Reading (rows are dicts as the connector returns them: lookups as `_x_value`, DateOnly as
 "YYYY-MM-DD", Money/Decimal as `Decimal` (int accepted, float refused), Choices as ints,
-`@odata.etag` kept as `etag`; nulls read as the DESIGN §4.9 defaults):
+`@odata.etag` kept as `etag`; nulls read as the docs/billing-rules.md defaults):
 
     contract_data_from_rows(contract_row, currency_row, subscriptions, change_logs,
                             usage_records, nris, schedules, invoices_by_id) -> ContractData
@@ -12,7 +12,7 @@ Reading (rows are dicts as the connector returns them: lookups as `_x_value`, Da
   of each cycle (rows with `w365_category` 2 One-Time or 3 Change Log are not cycle invoices). Rows of other
   contracts (by `_w365_billingcontract_value`) are ignored, so set-based reads can be passed whole.
 
-Writing (binds as in DESIGN §3; `ref` arguments are either a GUID or a ready bind value such as a
+Writing (binds as in docs/data-model.md; `ref` arguments are either a GUID or a ready bind value such as a
 `$batch` Content-ID reference "$1" or "/w365_billingschedules(<guid>)"):
 
     invoice_record(draft, *, schedule=None, run=None, post_tasks_requested=False, name=None) -> dict
@@ -413,7 +413,7 @@ def invoice_record(
     post_tasks_requested: bool = False,
     name: str | None = None,
 ) -> dict[str, Any]:
-    """The deep-insert body for POST `invoices`: header, binds, `invoice_details` (DESIGN §3, §5).
+    """The deep-insert body for POST `invoices`: header, binds, `invoice_details` (docs/data-model.md).
 
     `schedule` / `run`: GUID or bind reference of the billing schedule / invoice run (or None).
     """

@@ -1,4 +1,4 @@
-"""JSON views of what the single flow reads (DESIGN §7 header of a contract)."""
+"""JSON views of what the single flow reads (docs/interfaces.md header of a contract)."""
 from __future__ import annotations
 
 from typing import Any

@@ -142,7 +142,7 @@ def load_contracts(client: "DataverseClient", contract_ids: Iterable[str], *,
                    chunk_size: int = CHUNK_SIZE) -> Iterator[LoadedContract]:
     """Every existing contract of `contract_ids` with its data, chunk by chunk (one `$batch` each).
 
-    Ids that name no contract are simply absent; rows that break DESIGN §3 raise `InvalidRecord`.
+    Ids that name no contract are simply absent; rows that break docs/data-model.md raise `InvalidRecord`.
     """
     unique = list(dict.fromkeys(str(i).lower() for i in contract_ids))
     for start in range(0, len(unique), chunk_size):

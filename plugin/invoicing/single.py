@@ -1,4 +1,4 @@
-"""The single-contract flow (DESIGN §7): list cycles, preview, generate one invoice exactly once.
+"""The single-contract flow (docs/interfaces.md): list cycles, preview, generate one invoice exactly once.
 
 The API, the webhook (`w365_GenerateInvoice`) and the CLI call these functions with a Dataverse
 client that already acts as the right user. A single manual invoice never queues post tasks.
@@ -58,7 +58,7 @@ class GenerateResult:
 
 
 def today_utc() -> date:
-    """The current UTC date ("today" of DESIGN §4.9)."""
+    """The current UTC date ("today" of docs/billing-rules.md)."""
     return datetime.now(timezone.utc).date()
 
 
@@ -99,7 +99,7 @@ def build_draft(loaded: LoadedContract, cycle: str | None, as_of: date, cycle_ra
 
 def contract_cycles(client: "DataverseClient", contract_id: str, as_of: date | None = None,
                     cycle_range: int = 2) -> dict[str, Any]:
-    """`{header, cycles, default}` of a contract (DESIGN §7)."""
+    """`{header, cycles, default}` of a contract (docs/interfaces.md)."""
     loaded = _load(client, contract_id)
     try:
         listing = list_cycles(loaded.data, as_of or today_utc(), cycle_range)
@@ -160,7 +160,7 @@ def _write_result(client: "DataverseClient", run: dict[str, Any], contract_id: s
 def generate(client: "DataverseClient", request: GenerateRequest, *, source: str,
              run_key: str | None = None, initiating_user_id: str | None = None, correlation_id: str | None = None,
              cycle_range: int = 2) -> GenerateResult:
-    """Generate one invoice (DESIGN §5, §7): at most once per `run_key`, never with post tasks.
+    """Generate one invoice (docs/billing-rules.md): at most once per `run_key`, never with post tasks.
 
     Raises ApiError for bad input (404 contract, 4xx cycle, 409 `stale_preview`/`no_cycle_available`).
     A 403 from Dataverse is a failed result with `privilege_error`, recorded like any failed row (run item

@@ -1,5 +1,5 @@
-"""Atomic writes of DESIGN §5: one change set per (contract, cycle), the failure write, and the
-interpretation of a failed change set (§4.7 races → skipped, 403 → failed with a privilege message).
+"""Atomic writes of docs/billing-rules.md: one change set per (contract, cycle), the failure write, and the
+interpretation of a failed change set (races → skipped, 403 → failed with a privilege message).
 
 Change set of an invoice, in order (each write's Content-ID is remembered with its role):
   [run (single flow only: created here so a replayed request fails on `w365_runkey`)]
@@ -51,7 +51,7 @@ REPLAYED_MESSAGE = "already processed by an earlier delivery of this request"
 
 @dataclass
 class RowOutcome:
-    """The Result of one requested row (DESIGN §7 `result`), plus why it failed when it did."""
+    """The Result of one requested row (docs/interfaces.md `result`), plus why it failed when it did."""
 
     status: str                                 # "created" | "skipped" | "failed"
     cycle: str | None = None                    # the cycle key (the default resolved)
@@ -194,7 +194,7 @@ def add_invoice_changeset(batch: Batch, draft: InvoiceDraft, *, run: str | dict[
                           correlation_id: str | None = None, run_date: datetime | None = None,
                           post_task_types: Iterable[int] = (), trigger_post_tasks: bool = False,
                           tag: Any = None, signing_key: str | None = None) -> PlannedInvoice:
-    """Add the atomic change set creating `draft`'s invoice (DESIGN §5) to `batch`.
+    """Add the atomic change set creating `draft`'s invoice (docs/billing-rules.md) to `batch`.
 
     `run`: the run's GUID, or a `w365_invoiceruns` body (see `run_record`) to create the run in this
     very change set (single flow). `post_task_types`: task types (1 Send, 2 Sync, 3 Charge) to queue;
@@ -384,7 +384,7 @@ def add_result_changeset(batch: Batch, *, run: str | dict[str, Any], row_index: 
 
 def add_schedule_failure(batch: Batch, *, contract: Contract, option: CycleOption, message: str,
                          correlation_id: str | None, tag: Any = None) -> None:
-    """A change set recording a failed cycle on its schedule (DESIGN §5), apart from the run item.
+    """A change set recording a failed cycle on its schedule (docs/billing-rules.md), apart from the run item.
 
     Schedule Invoiced at read time: only `w365_message` and `w365_correlationid` are written.
     Pending/Error: set to Error with `If-Match` on the read ETag. None: created Error by alternate

@@ -1,4 +1,4 @@
-"""The pages blueprint: the Generate Invoice dialog and the bulk window (DESIGN §9)."""
+"""The pages blueprint: the Generate Invoice dialog and the bulk window (docs/interfaces.md)."""
 from __future__ import annotations
 
 from flask import Blueprint

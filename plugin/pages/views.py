@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import render_template, request
+from flask import render_template, request, session
 
 from plugin.context import app_config
 from plugin.auth import is_loopback
-from plugin.pages import bp
+from plugin.pages import bp, signin
 from schemas.webhook import is_guid, normalise_guid
 
 # a grid selection is a few hundred rows at most; the URL stays well under server limits
@@ -36,6 +36,18 @@ def parse_guid_list(text: str) -> tuple[list[str], list[str]]:
     return ids, bad
 
 
+bp.before_request(signin.require_sign_in)
+bp.add_url_rule("/signin", "signin", signin.start_sign_in)
+bp.add_url_rule("/signed-in", "signed_in", signin.finish_sign_in, methods=["GET", "POST"])
+bp.add_url_rule("/signout", "signout", signin.sign_out, methods=["GET", "POST"])
+
+
+@bp.get("/signed-out")
+def signed_out() -> tuple[str, int]:
+    """After signing out."""
+    return render_template("pages/signin.html", page_error=None, signed_out=True, api_base="", invoice_url=""), 200
+
+
 def _page_context() -> dict[str, str | None]:
     """Where the page's scripts find the API, and where an invoice opens (`{id}` stands for its id).
 
@@ -48,7 +60,9 @@ def _page_context() -> dict[str, str | None]:
         invoice_url = f"{request.script_root}/pages/invoice?id={{id}}"
     else:
         invoice_url = f"{org}/main.aspx?pagetype=entityrecord&etn=invoice&id={{id}}"
-    return {"api_base": f"{request.script_root}/api/v1", "invoice_url": invoice_url}
+    user = signin.signed_in_user()
+    return {"api_base": f"{request.script_root}/api/v1", "invoice_url": invoice_url,
+            "csrf_token": signin.csrf_token() if user else "", "user": user}
 
 
 @bp.after_request
@@ -98,7 +112,10 @@ def bulk() -> tuple[str, int]:
         html = render_template("pages/bulk.html", contract_ids=[], run_id=run, page_error=error, **_page_context())
         return html, 400 if error else 200
     source = request.form if request.method == "POST" else request.args
-    ids, bad = parse_guid_list(source.get("ids", ""))
+    raw_ids = source.get("ids", "")
+    if request.method == "GET" and request.args.get("pending"):  # a long selection POSTed before sign-in
+        raw_ids = session.pop(signin.PENDING_IDS, "") or ""
+    ids, bad = parse_guid_list(raw_ids)
     error = _bulk_error(ids, bad)
     html = render_template("pages/bulk.html", contract_ids=[] if error else ids, run_id=None, page_error=error,
                            **_page_context())

@@ -1,4 +1,4 @@
-"""Post-invoicing tasks (DESIGN §6): plan the Queued rows, run them in a worker, report their state."""
+"""Post-invoicing tasks (docs/interfaces.md): plan the Queued rows, run them in a worker, report their state."""
 from plugin.posttasks.model import TaskStatus, TaskType, planned_tasks
 from plugin.posttasks.worker import PostTaskWorker
 

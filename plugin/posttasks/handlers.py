@@ -1,4 +1,4 @@
-"""One attempt at a task: Send, Sync or Charge, each to its target or its fallback (DESIGN §6)."""
+"""One attempt at a task: Send, Sync or Charge, each to its target or its fallback (docs/interfaces.md)."""
 from __future__ import annotations
 
 import logging

@@ -34,7 +34,7 @@ class TaskStatus(IntEnum):
         return self.name.lower()
 
 
-# contract automation flag -> the task it enables (DESIGN §6)
+# contract automation flag -> the task it enables (docs/interfaces.md)
 _AUTOMATIONS = (("w365_autosend", TaskType.SEND), ("w365_autosync", TaskType.SYNC),
                 ("w365_autocharge", TaskType.CHARGE))
 
@@ -79,7 +79,7 @@ class TaskContext:
     task_id: str
     task_type: TaskType
     attempts: int
-    invoice: Mapping[str, Any]          # the invoice row as read (DESIGN §3 column names)
+    invoice: Mapping[str, Any]          # the invoice row as read (docs/data-model.md column names)
     currency_code: str
     precision: int
     contract_id: str | None

@@ -1,4 +1,4 @@
-"""Admin registration of the service in Dataverse (DESIGN §11): read a snapshot, plan, apply.
+"""Admin registration of the service in Dataverse (docs/deploy.md): read a snapshot, plan, apply.
 
 `plan` is pure (snapshot in, changes out); `read` and `apply` are the I/O edges through the connector.
 """

@@ -192,7 +192,7 @@ def _plan_step(api: spec.CustomApiSpec, snapshot: Snapshot, endpoint_id: str | N
 
 
 def plan_register(snapshot: Snapshot, url: str | None, key: str | None) -> Plan:
-    """Changes that make the org match DESIGN §11. `url=None` does not compare the URL and
+    """Changes that make the org match docs/deploy.md. `url=None` does not compare the URL and
     `key=None` leaves the auth value alone (both for `registration-status`)."""
     endpoint_id = min((e.id for e in snapshot.endpoints), default=None)
     results = [_plan_custom_api(api, snapshot) for api in spec.CUSTOM_APIS]

@@ -1,4 +1,4 @@
-"""Every name and fixed value the registration writes to Dataverse, in one place (DESIGN §8, §11)."""
+"""Every name and fixed value the registration writes to Dataverse, in one place (docs/interfaces.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,14 +9,14 @@ from plugin.webhook_header import WEBHOOK_HEADER
 ENDPOINT_NAME = "w365-invoicing"
 WEBHOOK_PATH = "/api/v1/webhooks/dataverse"
 
-# serviceendpoint choices (research/dataverse-platform.md §3.1)
+# serviceendpoint choices (Dataverse serviceendpoint metadata)
 CONTRACT_WEBHOOK = 8
 MESSAGEFORMAT_JSON = 2
 AUTHTYPE_HTTP_HEADER = 5
 AUTHVALUE_MAX_CHARS = 2048
 URL_MAX_CHARS = 2000
 
-# sdkmessageprocessingstep choices (§3.2). Stage 30 is the main operation itself and takes no registered
+# sdkmessageprocessingstep choices. Stage 30 is the main operation itself and takes no registered
 # steps; 40 (PostOperation) runs after it, still inside the transaction, so a failing synchronous webhook
 # fails the call the command button made, which is what the button needs to see.
 STAGE_POST_OPERATION = 40
@@ -24,7 +24,7 @@ MODE_SYNCHRONOUS = 0
 STEP_RANK = 1
 SUPPORTED_DEPLOYMENT_SERVER = 0
 
-# customapi choices (§3.4)
+# customapi choices
 BINDING_GLOBAL = 0
 STEP_TYPE_SYNC_AND_ASYNC = 2
 

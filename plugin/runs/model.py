@@ -1,4 +1,4 @@
-"""Bulk runs as plain data: the requested rows, each row's Result, the run's view (DESIGN §3, §7)."""
+"""Bulk runs as plain data: the requested rows, each row's Result, the run's view (docs/data-model.md)."""
 from __future__ import annotations
 
 import csv

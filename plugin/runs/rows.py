@@ -1,6 +1,6 @@
 """One chunk of a bulk run: plan each row, write its change set through `$batch`, settle its Result.
 
-Rows are isolated: each (contract, cycle) is its own change set (DESIGN §5), so a failure fails only
+Rows are isolated: each (contract, cycle) is its own change set (docs/billing-rules.md), so a failure fails only
 its row. Change sets are packed into batches of at most 1000 operations and sent with bounded
 concurrency; the connector honours `Retry-After` within the bulk retry budget. A change set that
 fails with 412, or a batch that fails outright, is checked against the run items first: a replayed
@@ -55,7 +55,7 @@ class RowPlan:
 
 def plan_row(row: RunRow, loaded: LoadedContract | None, *, on_existing: str | None, as_of: date,
              cycle_range: int) -> RowPlan:
-    """Decide a row from the data read at the start of its chunk (DESIGN §4.5, §4.7)."""
+    """Decide a row from the data read at the start of its chunk (docs/billing-rules.md)."""
     plan = RowPlan(row=row, correlation_id=new_correlation_id())
     if loaded is None:
         plan.outcome = RowOutcome(status="failed", cycle=row.cycle, message=CONTRACT_NOT_FOUND)
@@ -134,7 +134,7 @@ class RunMemory:
 
 
 def read_contracts(client: DataverseClient, ids: list[str]) -> dict[str, LoadedContract | Exception]:
-    """Contracts set-based; when one cannot be read as DESIGN §3 says, the others still are (one by one)."""
+    """Contracts set-based; when one cannot be read as docs/data-model.md says, the others still are (one by one)."""
     try:
         return {loaded.id: loaded for loaded in load_contracts(client, ids)}
     except EngineError:

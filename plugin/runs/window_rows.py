@@ -1,4 +1,4 @@
-"""The bulk window's rows (DESIGN §7 `/bulk/rows`): names, cycles, default cycle, automations."""
+"""The bulk window's rows (docs/interfaces.md `/bulk/rows`): names, cycles, default cycle, automations."""
 from __future__ import annotations
 
 from datetime import date

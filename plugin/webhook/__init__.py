@@ -1,4 +1,4 @@
-"""`POST /api/v1/webhooks/dataverse` (DESIGN §8): authenticate, parse, dispatch by MessageName."""
+"""`POST /api/v1/webhooks/dataverse` (docs/interfaces.md): authenticate, parse, dispatch by MessageName."""
 from __future__ import annotations
 
 import time
@@ -35,7 +35,7 @@ def _context() -> ExecutionContext:
 
 
 @bp.post("/dataverse")
-@doc(summary="Dataverse webhook for w365_GenerateInvoice / w365_GenerateInvoices (DESIGN §8)", tags=("webhook",),
+@doc(summary="Dataverse webhook for w365_GenerateInvoice / w365_GenerateInvoices (docs/interfaces.md)", tags=("webhook",),
      body=RemoteExecutionContextSchema, security=False,
      headers={WEBHOOK_HEADER: "one of W365_WEBHOOK_KEYS (or ?code=)"},
      responses={200: "the API's result JSON (failed rows included)"})

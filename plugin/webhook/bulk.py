@@ -1,4 +1,4 @@
-"""`w365_GenerateInvoices` (DESIGN §8): a bulk run as the initiating user, once per RunId.
+"""`w365_GenerateInvoices` (docs/interfaces.md): a bulk run as the initiating user, once per RunId.
 
 The run goes on in the background: the answer waits for it within the webhook's budget and then
 carries the run as it stands (rows not done yet are `pending`; they complete in Dataverse, where

@@ -1,4 +1,4 @@
-"""`w365_GenerateInvoice` (DESIGN §8): one contract's invoice, as the initiating user, once per CorrelationId."""
+"""`w365_GenerateInvoice` (docs/interfaces.md): one contract's invoice, as the initiating user, once per CorrelationId."""
 from __future__ import annotations
 
 from typing import Any

@@ -17,7 +17,7 @@ HOST = "((search) => W365.GenerateInvoice.host(document.getElementById('frame'),
 # A model-driven app's Xrm, reduced to what the script uses; every call is recorded in window.calls.
 FAKE_XRM = """
 window.calls = [];
-window.variables = {w365_PluginUrl: "https://invoicing.contoso.com/", w365_PluginPagesKey: "k 1"};
+window.variables = {w365_PluginUrl: "https://invoicing.contoso.com/", w365_PluginPagesKey: "k 1"};  // a stale key is ignored
 window.Xrm = {
   WebApi: {retrieveMultipleRecords: (entity, options) => {
     const name = /schemaname eq '([^']+)'/.exec(options)[1];
@@ -78,12 +78,12 @@ def test_grid_button_opens_the_bulk_window_for_the_selected_rows(crm):
         ["alert", "Select at least one billing contract."]]
 
 
-def test_window_mode_opens_the_plugin_url_with_the_key_in_the_fragment_and_no_org(crm):
+def test_window_mode_opens_the_plugin_url_with_no_key_and_no_org(crm):
     crm.evaluate("window.variables.w365_PluginOpenMode = 'window'")
     calls = crm.evaluate(f"W365.GenerateInvoice.fromGrid(['{{{A}}}', '{{{B}}}']).then(() => calls)")
     kind, url, size = calls[0]
     assert kind == "openUrl"
-    assert url == f"https://invoicing.contoso.com/pages/bulk?ids={A},{B}#key=k%201"
+    assert url == f"https://invoicing.contoso.com/pages/bulk?ids={A},{B}"
     assert size["width"] >= 1000
 
 
@@ -99,7 +99,7 @@ def test_a_long_selection_is_posted_to_the_bulk_window(crm):
     search = "?data=" + quote(json.dumps({"page": "bulk", "ids": ids}))
     crm.evaluate(f"{HOST}({json.dumps(search)})")
     (posted,) = crm.evaluate("window.posted")
-    assert posted["action"] == "https://invoicing.contoso.com/pages/bulk#key=k%201"
+    assert posted["action"] == "https://invoicing.contoso.com/pages/bulk"
     assert posted["method"] == "post" and posted["ids"] == ",".join(ids)
     assert posted["target"] == crm.evaluate("document.getElementById('frame').name")
 
@@ -108,7 +108,7 @@ def test_host_frames_only_the_configured_plugin(crm):
     search = "?data=" + quote(json.dumps({"page": "generate", "ids": ["{" + A + "}"]}))
     src = crm.evaluate(f"{HOST}({json.dumps(search)})"
                        ".then(() => document.getElementById('frame').src)")
-    assert src == f"https://invoicing.contoso.com/pages/generate?id={A}#key=k%201"
+    assert src == f"https://invoicing.contoso.com/pages/generate?id={A}"
     error = crm.evaluate(f"{HOST}('?data=%7B%7D').then(() => 'opened', (e) => e.message)")
     assert error == "The dialog was opened without billing contracts."
 
@@ -120,3 +120,11 @@ def test_a_missing_plugin_url_is_reported_to_the_user(crm):
     search = "?data=" + quote(json.dumps({"page": "bulk", "ids": [A]}))
     error = crm.evaluate(f"{HOST}({json.dumps(search)}).then(() => 'opened', (e) => e.message)")
     assert "w365_PluginUrl" in error
+
+
+def test_no_key_is_ever_read_or_passed_by_the_command_script(crm):
+    source = SCRIPT.read_text()
+    assert "PagesKey" not in source and "#key=" not in source
+    crm.evaluate("window.variables.w365_PluginOpenMode = 'window'")
+    calls = crm.evaluate(f"W365.GenerateInvoice.fromGrid(['{A}']).then(() => calls)")
+    assert "key" not in calls[0][1]

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from connectors.dataverse import odata
 from tests import factories
 from tests.browser.conftest import screenshot, serve_plugin
+from tests.browser.test_generate_dialog import api_generate
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +24,6 @@ def world(dataverse_client):
 def invoice_count(client, contract_id: str) -> int:
     return sum(1 for _ in client.query("invoices", select=["invoiceid"],
                                        filter=odata.eq("_w365_billingcontract_value", contract_id)))
-
-
-def api_generate(server, contract_id: str, cycle: str) -> dict:
-    response = requests.post(f"{server.url}/api/v1/invoices",
-                             json={"billing_contract_id": contract_id, "cycle": cycle}, timeout=30)
-    assert response.status_code == 201, response.text
-    return response.json()["result"]["invoice"]
 
 
 def fully_invoiced(client, world, server, name: str) -> tuple[str, str]:
@@ -208,3 +201,12 @@ def test_close_asks_the_framing_dialog_to_close(page, plugin_server, dataverse_c
             break
         page.wait_for_timeout(100)
     assert page.evaluate("() => window.got") == [{"w365": "close"}]
+
+
+def test_the_same_contract_selected_twice_is_one_row(page, plugin_server, dataverse_client, world):
+    contract = factories.license_contract(dataverse_client, world, name="Twice Selected")["contract_id"]
+    page.goto(f"{plugin_server.url}/pages/bulk?ids={contract},{{{contract.upper()}}}")
+    expect(page.locator("#rows tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Proceed").click()
+    expect(page.locator("#progress-text")).to_contain_text("Finished: 1 created", timeout=60_000)
+    assert invoice_count(dataverse_client, contract) == 1

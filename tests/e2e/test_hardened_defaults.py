@@ -100,3 +100,26 @@ def test_the_webhook_key_in_the_query_never_reaches_the_access_log(local_dataver
     logged = out + err
     assert "POST /api/v1/webhooks/dataverse HTTP/1.1" in logged
     assert WEBHOOK_KEYS[0] not in logged and "code=" not in logged
+
+
+def test_gunicorn_bounds_the_request_line_and_header_fields(local_dataverse):
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("W365_")}, "W365_API_AUTH": "keys",
+           "W365_API_KEYS": "k", "W365_DATAVERSE_URL": local_dataverse.url, "W365_DATAVERSE_TOKEN": "local-dev-token"}
+    server = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+                               "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                assert requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        long_line = requests.get(f"http://127.0.0.1:{port}/pages/bulk?ids={'a' * 9000}", timeout=10)
+        assert long_line.status_code in (400, 414)
+        big_header = requests.get(f"http://127.0.0.1:{port}/api/v1/health", headers={"X-Big": "b" * 17000},
+                                  timeout=10)
+        assert big_header.status_code in (400, 431)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

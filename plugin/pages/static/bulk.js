@@ -15,7 +15,7 @@
   const STALL_MS = 10000;  // no progress for this long: ask whether Dataverse still answers
   const DATAVERSE_DOWN = "Dataverse is not answering; the run continues when it is back.";
   const POLL_MS = 700;
-  const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (DESIGN §6)
+  const POST_TASK_WAIT_MS = 90000;  // post tasks finish within 60 s of the run's end (docs/interfaces.md)
   const TASK_NAMES = { send: "Send", sync: "Sync", charge: "Charge", 1: "Send", 2: "Sync", 3: "Charge" };
   const AUTOMATION_NAMES = { send: "auto-send", sync: "auto-sync", charge: "auto-charge" };
 
@@ -24,7 +24,7 @@
   const rows = [];
   let runId = null;
   let polling = false;
-  const onAuthError = W365.wireKeyForm(() => (runId ? poll() : load()));
+  const onAuthError = W365.onSignInLapsed(() => (runId ? poll() : load()));
 
   function enabledAutomations(data) {
     const automations = (data && data.automations) || {};
@@ -348,12 +348,6 @@
     await start(() => api("POST", `/invoice-runs/${encodeURIComponent(runId)}/retry`, {}, { "Idempotency-Key": W365.uuid() }));
   }
 
-  ui.download.addEventListener("click", (event) => {
-    if (!W365.apiKey()) return;  // dev mode: the plain link downloads; with a key, fetch it with the header
-    event.preventDefault();
-    W365.download(`/invoice-runs/${encodeURIComponent(runId)}/results.csv`, `invoice-run-${runId}.csv`)
-      .catch((error) => showNotice(ui.pageError, "error", `The CSV could not be downloaded: ${error.message}`));
-  });
   ui.proceed.addEventListener("click", proceed);
   ui.close.addEventListener("click", W365.closeWindow);
   ui.filter.addEventListener("change", applyFilter);

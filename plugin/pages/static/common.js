@@ -2,31 +2,9 @@
 "use strict";
 
 const W365 = (() => {
-  const KEY_STORAGE = "w365.apiKey";
   const root = document.querySelector("[data-api-base]");
   const apiBase = root ? root.dataset.apiBase : "/api/v1";
-
-  /* An API key may arrive in the URL fragment (#key=...): keep it in session storage and drop it from the
-     address bar, so it is never sent to a server log, a referrer or the browser history. */
-  function captureKeyFromFragment() {
-    const params = new URLSearchParams(location.hash.slice(1));
-    const key = params.get("key");
-    if (key) {
-      sessionStorage.setItem(KEY_STORAGE, key);
-      params.delete("key");
-      const rest = params.toString();
-      history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
-    }
-  }
-
-  function apiKey() {
-    return sessionStorage.getItem(KEY_STORAGE);
-  }
-
-  function setApiKey(key) {
-    if (key) sessionStorage.setItem(KEY_STORAGE, key);
-    else sessionStorage.removeItem(KEY_STORAGE);
-  }
+  const csrfToken = root ? root.dataset.csrfToken : "";
 
   class ApiError extends Error {
     constructor(status, code, message, details) {
@@ -40,7 +18,7 @@ const W365 = (() => {
   const STATUS_WORDS = {
     0: "The invoicing service could not be reached. Check the connection and try again.",
     400: "The request was not accepted.",
-    401: "The invoicing service needs an API key, or the key given was not accepted.",
+    401: "Your sign-in has expired. Sign in again to go on.",
     403: "You do not have permission to do this.",
     404: "The record was not found. It may have been deleted.",
     409: "The data changed while you were working. Review it and try again.",
@@ -54,7 +32,7 @@ const W365 = (() => {
 
   /** The sentence to show for a failed call: the service's own message, else words for the status. */
   function plainMessage(status, error) {
-    if (status === 401) return STATUS_WORDS[401];  // the page can fix this one: it asks for a key
+    if (status === 401) return STATUS_WORDS[401];
     if (error && typeof error.message === "string" && error.message.trim()) return error.message.trim();
     return STATUS_WORDS[status] || STATUS_WORDS[Math.floor(status / 100) * 100] || STATUS_WORDS[500];
   }
@@ -63,8 +41,7 @@ const W365 = (() => {
   async function api(method, path, body, extraHeaders) {
     const headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const key = apiKey();
-    if (key) headers.Authorization = "Bearer " + key;
+    if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
     let response;
     try {
       response = await fetch(apiBase + path, {
@@ -86,10 +63,7 @@ const W365 = (() => {
 
   /** Fetch a file from the API (with auth) and hand it to the browser as a download. */
   async function download(path, filename) {
-    const headers = {};
-    const key = apiKey();
-    if (key) headers.Authorization = "Bearer " + key;
-    const response = await fetch(apiBase + path, { headers, credentials: "same-origin" });
+    const response = await fetch(apiBase + path, { credentials: "same-origin" });
     if (!response.ok) throw new ApiError(response.status, "http_" + response.status, plainMessage(response.status));
     const url = URL.createObjectURL(await response.blob());
     const link = document.createElement("a");
@@ -200,20 +174,11 @@ const W365 = (() => {
     element.hidden = false;
   }
 
-  /** Wire the API-key form: shown after a 401, it stores the key for this browser tab and calls `onSaved`. */
-  function wireKeyForm(onSaved) {
-    const form = document.getElementById("key-form");
-    if (!form) return () => {};
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      setApiKey(form.elements.apikey.value.trim());
-      form.hidden = true;
-      onSaved();
-    });
+  /** What to do after a failed call: a lapsed sign-in (401) goes back through the sign-in page. */
+  function onSignInLapsed() {
     return (error) => {
-      if (error && error.status === 401) {
-        form.hidden = false;
-        form.elements.apikey.focus();
+      if (error && error.status === 401 && csrfToken) {
+        location.assign(`${apiBase.replace(/\/api\/v1$/, "")}/pages/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
       }
     };
   }
@@ -230,10 +195,8 @@ const W365 = (() => {
     return node;
   }
 
-  captureKeyFromFragment();
-
   return {
     api, ApiError, download, uuid, moneyFormatter, formatDate, cycleLabel, reinvoiceWarning, fillCycleSelect,
-    invoiceNumbers, invoiceUrl, showNotice, wireKeyForm, el, apiKey, setApiKey, closeWindow, NOTHING_TO_INVOICE,
+    invoiceNumbers, invoiceUrl, showNotice, onSignInLapsed, el, closeWindow, NOTHING_TO_INVOICE,
   };
 })();

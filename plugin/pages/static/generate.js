@@ -16,12 +16,12 @@
     confirm: $("confirm-reinvoice"), confirmBox: $("confirm-box"),
   };
 
-  // the five groups of DESIGN §7, in order; index = w365_linecategory − 1
+  // the five groups of docs/interfaces.md, in order; index = w365_linecategory − 1
   const CATEGORIES = ["Full Cycle", "Mid-Cycle Change", "Usage", "Non-Recurring", "Service"];
 
   const state = { header: null, cycles: [], preview: null, money: W365.moneyFormatter(null),
                   idempotencyKey: null, previewSeq: 0 };
-  const onAuthError = W365.wireKeyForm(() => load());
+  const onAuthError = W365.onSignInLapsed(() => load());
 
   function fail(error) {
     showNotice(ui.pageError, "error", error.message || String(error));

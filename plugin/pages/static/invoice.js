@@ -44,7 +44,7 @@
     table.hidden = false;
   }
 
-  const onAuthError = W365.wireKeyForm(() => load());
+  const onAuthError = W365.onSignInLapsed(() => load());
 
   async function load() {
     if (!invoiceId) return;

@@ -6,7 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const STATUS = { running: "Running", completed: "Completed", completed_with_errors: "Completed with errors" };
   const time = new Intl.DateTimeFormat(navigator.language || "en-US", { dateStyle: "medium", timeStyle: "short" });
-  const onAuthError = W365.wireKeyForm(() => load());
+  const onAuthError = W365.onSignInLapsed(() => load());
 
   async function load() {
     try {
