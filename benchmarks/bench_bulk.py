@@ -118,9 +118,10 @@ def bulk_run(url: str, ids: list[str], *, measure_memory: bool) -> dict[str, Any
     peak = tracemalloc.get_traced_memory()[1] if measure_memory else None
     if measure_memory:
         tracemalloc.stop()
-    counts = service.view(run_id).counts()
+    view = service.view(run_id)
+    counts = view.counts()
     service.close()
-    return {"wall_s": round(wall, 3), "counts": counts, "run_id": run_id,
+    return {"wall_s": round(wall, 3), "counts": counts, "run_id": run_id, "throttled_s": round(view.throttled_s, 1),
             "peak_traced_memory_mb": None if peak is None else round(peak / 2**20, 1)}
 
 
