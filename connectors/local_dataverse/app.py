@@ -11,17 +11,21 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, Response, jsonify, request
 
 from . import batch
-from .auth import TokenIssuer, bearer_token, register_authority, token_subject
+from .auth import bearer_token, external_base, register_authority
+from .entra import SignIn, grants
+from .entra_routes import authorize_blueprint
 from .errors import THROTTLED, GENERIC, DataverseFault
 from .limits import Limiter, LimitSettings
 from .runtime import API_PREFIXES, Faults, Stats
 from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
 from .store import Store
+from .tokens import TokenIssuer
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 _VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 # headers of the outer $batch request that also apply to its parts
 _INHERITED = ("mscrmcallerid", "callerobjectid")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _PER_RECORD = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
 
 
@@ -35,6 +39,7 @@ class Runtime:
     stats: Stats
     tokens: TokenIssuer
     limits: Limiter
+    sign_in: SignIn | None = None
 
 
 def create_app(
@@ -65,12 +70,14 @@ def create_app(
             seed=seed,
         ),
         stats,
-        TokenIssuer(store.secret(), token_lifetime_s),
+        TokenIssuer(store, token_lifetime_s),
         Limiter(limits),
     )
+    runtime.sign_in = SignIn(store, runtime.tokens)
     app = Flask(__name__)
     app.extensions["local_dataverse"] = runtime
-    register_authority(app, runtime.tokens)
+    register_authority(app, runtime.tokens, grants(runtime.sign_in))
+    app.register_blueprint(authorize_blueprint(runtime.sign_in))
     _register_admin(app, runtime)
     _register_api(app, runtime)
     return app
@@ -88,8 +95,13 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         body = request.get_data()  # always drain the body (keep-alive connections)
         rt.stats.add("http_requests")
         rt.faults.sleep()
-        refused = _injected_fault(rt) or _unauthorized(rt)
-        user = _user_key()
+        refused = _injected_fault(rt)
+        claims = None
+        if refused is None:
+            claims = _token_claims(rt)
+            refused = _unauthorized(rt) if claims is None else None
+        oid = _user_oid(claims)
+        user = _user_key(oid, claims)
         if refused is not None:
             return _with_limit_headers(_to_flask(refused), rt, user)
         charge, refusal = rt.limits.admit(user)
@@ -100,7 +112,7 @@ def _register_api(app: Flask, rt: Runtime) -> None:
             return _with_limit_headers(_to_flask(error_response(fault)), rt, user)
         exec_ms = 0.0
         try:
-            response, operations = _answer(rt, subpath, body)
+            response, operations = _answer(rt, subpath, body, oid)
             exec_ms = operations * rt.limits.settings.op_cost_ms
             rt.stats.add("exec_ms", exec_ms)
             if exec_ms > 0:  # the simulated server work: the caller really waits for it
@@ -115,12 +127,14 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         app.add_url_rule(prefix + "/<path:subpath>", f"web_api{prefix}", web_api, methods=_METHODS)
 
 
-def _answer(rt: Runtime, subpath: str, body: bytes) -> tuple[Response, int]:
-    """The response to one Web API request and the operations it cost."""
+def _answer(rt: Runtime, subpath: str, body: bytes, oid: str | None) -> tuple[Response, int]:
+    """The response to one authorized Web API request and the operations it cost."""
     base = request.host_url.rstrip("/")
     headers = Headers(dict(request.headers))
+    if oid:
+        _act_as(headers, oid)
     if subpath == "$batch" and request.method == "POST":
-        return _batch(rt, body, headers, base)
+        return _batch(rt, body, headers, base, oid)
     query = request.query_string.decode("utf-8", "replace")
     req = ApiRequest(request.method, subpath, query, headers, body)
     return _to_flask(rt.service.handle(req, base)), operation_cost(request.method, subpath, body)
@@ -137,14 +151,16 @@ def operation_cost(method: str, path: str, body: bytes) -> int:
     return max(1, len(targets)) if isinstance(targets, list) else 1
 
 
-def _user_key() -> str:
-    """Whom the request acts as: the impersonated user, else the token's subject."""
+def _user_key(oid: str | None, claims: dict | None) -> str:
+    """Whom the request acts as: the token's user, else the impersonated user, else the token's subject."""
+    if oid:
+        return f"callerobjectid:{oid.lower()}"
     for header in ("MSCRMCallerID", "CallerObjectId"):
         value = (request.headers.get(header) or "").strip().lower()
         if value:
             return f"{header.lower()}:{value}"
-    token = bearer_token(request.headers.get("Authorization")) or ""
-    return "sub:" + token_subject(token)
+    subject = (claims or {}).get("sub") or (claims or {}).get("appid")
+    return f"sub:{subject}" if subject else "sub:application"
 
 
 def _with_limit_headers(response: Response, rt: Runtime, user: str) -> Response:
@@ -174,11 +190,44 @@ def _injected_fault(rt: Runtime) -> ApiResponse | None:
     return None
 
 
-def _unauthorized(rt: Runtime) -> ApiResponse | None:
-    """401 unless the request carries the development token or a valid issued token."""
+def _audience_ok(audience: str) -> bool:
+    """The token is for this server: its URL as the client sees it (loopback names alike)."""
+    try:
+        aud = urlsplit(audience.rstrip("/"))
+        here = urlsplit(external_base())
+        aud_port = aud.port or (443 if aud.scheme == "https" else 80)
+        here_port = here.port or (443 if here.scheme == "https" else 80)
+    except ValueError:
+        return False
+    if aud.scheme not in ("http", "https") or aud.path or aud_port != here_port:
+        return False
+    names = {aud.hostname, here.hostname}
+    return len(names) == 1 or names <= _LOOPBACK
+
+
+def _token_claims(rt: Runtime) -> dict | None:
+    """The claims of the request's valid bearer token (`{}` for the development token)."""
     token = bearer_token(request.headers.get("Authorization"))
-    if token is not None and rt.tokens.valid(token):
+    return rt.tokens.claims(token, _audience_ok) if token else None
+
+
+def _user_oid(claims: dict | None) -> str | None:
+    """The object id a user's token acts as (an application's token acts as itself)."""
+    if not claims or claims.get("idtyp") == "app" or not isinstance(claims.get("oid"), str):
         return None
+    return claims["oid"]
+
+
+def _act_as(headers: Headers, oid: str) -> None:
+    """A user's token acts as that user, like `CallerObjectId` (it cannot impersonate)."""
+    for name in ("MSCRMCallerID", "CallerObjectId"):
+        headers.pop(name, None)
+    headers["CallerObjectId"] = oid
+
+
+def _unauthorized(rt: Runtime) -> ApiResponse:
+    """401: no bearer token, or not the development token nor a valid issued token."""
+    token = bearer_token(request.headers.get("Authorization"))
     rt.stats.add("unauthorized")
     # real Dataverse answers 401 without an error code; the message says why
     message = (
@@ -194,7 +243,7 @@ def _unauthorized(rt: Runtime) -> ApiResponse | None:
     return resp
 
 
-def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> tuple[Response, int]:
+def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None) -> tuple[Response, int]:
     rt.stats.add("batch_requests")
     extra = [0]  # operations beyond one per part: the records of a CreateMultiple/UpdateMultiple part
 
@@ -204,6 +253,8 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str) -> tuple[Respons
         for name in _INHERITED:
             if name not in headers and outer.get(name):
                 headers[name] = outer.get(name)
+        if oid:
+            _act_as(headers, oid)
         req = ApiRequest(sub.method, path, query, headers, sub.body)
         extra[0] += operation_cost(sub.method, path, sub.body or b"") - 1
         resp = rt.service.handle(req, base, count=False)
@@ -258,7 +309,8 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
                 "authority": f"{base}/local-tenant",
                 "client_id": "local-client",
                 "development_token": "local-dev-token",
-                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults", f"{base}/_admin/limits"],
+                "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults",
+                          f"{base}/_admin/tokens", f"{base}/_admin/limits"],
             }
         )
 

@@ -1,81 +1,21 @@
-"""Bearer tokens: the development token, and an msal-compatible client-credentials authority."""
+"""Bearer tokens and the msal-compatible authority: OIDC discovery, the JWKS and the token
+endpoint (client credentials here; the user grants come from `entra.py`)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import time
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 from flask import Blueprint, Flask, jsonify, request
 
-DEV_TOKEN = "local-dev-token"
+from .tokens import DEV_TOKEN, TENANT_ID, TokenIssuer  # noqa: F401 (re-exported)
+
 CLIENT_ID = "local-client"
 CLIENT_SECRET = "local-secret"
 TENANT = "local-tenant"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class TokenIssuer:
-    """Issues and checks signed, expiring access tokens (valid across restarts of one database)."""
-
-    def __init__(self, secret: str, lifetime_s: int = 3599):
-        self._key = secret.encode()
-        self.lifetime_s = lifetime_s
-
-    def issue(self, client_id: str, audience: str) -> str:
-        """A new access token for `client_id`."""
-        payload = _b64(
-            json.dumps(
-                {
-                    "sub": client_id,
-                    "aud": audience,
-                    "exp": int(time.time()) + self.lifetime_s,
-                    "jti": uuid.uuid4().hex,
-                }
-            ).encode()
-        )
-        return f"ldv.{payload}.{self._sign(payload)}"
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
-
-    def valid(self, token: str) -> bool:
-        """True for the development token and for unexpired tokens this issuer signed."""
-        if not token.isascii():  # never issued; compare_digest refuses non-ASCII str (a 500)
-            return False
-        if hmac.compare_digest(token, DEV_TOKEN):
-            return True
-        parts = token.split(".")
-        if (
-            len(parts) != 3
-            or parts[0] != "ldv"
-            or not hmac.compare_digest(parts[2], self._sign(parts[1]))
-        ):
-            return False
-        try:
-            return json.loads(_unb64(parts[1]))["exp"] > time.time()
-        except (ValueError, KeyError):
-            return False
-
-
-def token_subject(token: str) -> str:
-    """The `sub` of a token this issuer signed (the development token is its own subject)."""
-    parts = token.split(".")
-    try:
-        return str(json.loads(_unb64(parts[1]))["sub"]) if len(parts) == 3 else token
-    except (ValueError, KeyError, TypeError):
-        return token
+# grant_type -> handler(tenant, client_id) answering the token request
+Grants = dict[str, Callable[[str, str], object]]
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -90,7 +30,15 @@ def external_base() -> str:
     return f"{proto if proto in ('http', 'https') else request.scheme}://{request.host}"
 
 
-def _oauth_error(status: int, error: str, description: str, code: int):
+def issuer_url(tenant: str = TENANT) -> str:
+    """The issuer of every token, whichever tenant segment was used (as the discovery says):
+    `<base>/<tenant id>/v2.0`, like Entra's `https://login.microsoftonline.com/<tid>/v2.0`."""
+    del tenant  # any tenant segment names the one directory
+    return f"{external_base()}/{TENANT_ID}/v2.0"
+
+
+def oauth_error(status: int, error: str, description: str, code: int):
+    """An error answer of the token endpoint, in Entra's shape."""
     body = {
         "error": error,
         "error_description": f"AADSTS{code}: {description}",
@@ -102,7 +50,16 @@ def _oauth_error(status: int, error: str, description: str, code: int):
     return jsonify(body), status
 
 
-def authority_blueprint(issuer: TokenIssuer) -> Blueprint:
+def client_credentials() -> tuple[str | None, str | None]:
+    """The client id and secret of a token request: in the form, or as HTTP Basic."""
+    client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
+    if request.authorization and request.authorization.type == "basic":
+        client_id = client_id or request.authorization.username
+        secret = secret or request.authorization.password
+    return client_id, secret
+
+
+def authority_blueprint(issuer: TokenIssuer, grants: Grants | None = None) -> Blueprint:
     """OIDC discovery and the client-credentials token endpoint under `/<tenant>/`."""
     bp = Blueprint("local_dataverse_authority", __name__)
 
@@ -110,7 +67,7 @@ def authority_blueprint(issuer: TokenIssuer) -> Blueprint:
         base = f"{external_base()}/{tenant}"
         return jsonify(
             {
-                "issuer": f"{base}/v2.0",
+                "issuer": issuer_url(tenant),
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
@@ -120,13 +77,21 @@ def authority_blueprint(issuer: TokenIssuer) -> Blueprint:
                     "client_secret_post",
                     "client_secret_basic",
                 ],
-                "grant_types_supported": ["client_credentials"],
+                "grant_types_supported": [
+                    "client_credentials",
+                    "authorization_code",
+                    "refresh_token",
+                ],
+                "code_challenge_methods_supported": ["S256", "plain"],
                 "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
                 "response_modes_supported": ["query", "fragment", "form_post"],
                 "scopes_supported": ["openid", "profile", "email", "offline_access"],
                 "subject_types_supported": ["pairwise"],
                 "id_token_signing_alg_values_supported": ["RS256"],
-                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid"],
+                "claims_supported": [
+                    "sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "nonce", "name",
+                    "preferred_username", "ver",
+                ],
                 "tenant_region_scope": "NA",
                 "cloud_instance_name": "local",
             }
@@ -137,34 +102,34 @@ def authority_blueprint(issuer: TokenIssuer) -> Blueprint:
 
     @bp.get("/<tenant>/discovery/v2.0/keys")
     def keys(tenant: str):
-        return jsonify({"keys": []})
+        return jsonify(issuer.jwks())
 
     @bp.post("/<tenant>/oauth2/v2.0/token")
     def token(tenant: str):
         form = request.form
-        client_id, secret = form.get("client_id"), form.get("client_secret")
-        if request.authorization and request.authorization.type == "basic":
-            client_id = client_id or request.authorization.username
-            secret = secret or request.authorization.password
-        if form.get("grant_type") != "client_credentials":
-            return _oauth_error(
+        client_id, secret = client_credentials()
+        grant = form.get("grant_type")
+        if grant != "client_credentials" and grant not in (grants or {}):
+            return oauth_error(
                 400,
                 "unsupported_grant_type",
                 "The provided value for the input parameter 'grant_type' is not valid.",
                 70003,
             )
         if client_id != CLIENT_ID:
-            return _oauth_error(
+            return oauth_error(
                 401,
                 "invalid_client",
                 f"Application with identifier '{client_id}' was not found in the directory.",
                 700016,
             )
         if secret != CLIENT_SECRET:
-            return _oauth_error(401, "invalid_client", "Invalid client secret provided.", 7000215)
+            return oauth_error(401, "invalid_client", "Invalid client secret provided.", 7000215)
+        if grant != "client_credentials":
+            return grants[grant](tenant, client_id)
         scopes = (form.get("scope") or "").split()
         if not scopes or not all(s.endswith("/.default") for s in scopes):
-            return _oauth_error(
+            return oauth_error(
                 400,
                 "invalid_scope",
                 "The provided value for scope is not valid. Client credential flows must have "
@@ -177,13 +142,15 @@ def authority_blueprint(issuer: TokenIssuer) -> Blueprint:
                 "token_type": "Bearer",
                 "expires_in": lifetime,
                 "ext_expires_in": lifetime,
-                "access_token": issuer.issue(client_id, scopes[0][: -len("/.default")]),
+                "access_token": issuer.issue(
+                    client_id, scopes[0][: -len("/.default")], issuer_url(tenant)
+                ),
             }
         )
 
     return bp
 
 
-def register_authority(app: Flask, issuer: TokenIssuer) -> None:
+def register_authority(app: Flask, issuer: TokenIssuer, grants: Grants | None = None) -> None:
     """Add the authority routes to `app`."""
-    app.register_blueprint(authority_blueprint(issuer))
+    app.register_blueprint(authority_blueprint(issuer, grants))

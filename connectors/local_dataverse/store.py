@@ -61,7 +61,9 @@ class Store:
                 source.backup(self._conn)
             finally:
                 source.close()
-            self._conn.execute('DELETE FROM "_meta" WHERE "name" = \'token_secret\'')
+            self._conn.execute(
+                'DELETE FROM "_meta" WHERE "name" IN (\'token_secret\', \'rsa_signing_key\')'
+            )
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")

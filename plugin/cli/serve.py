@@ -1,6 +1,7 @@
 """`w365 serve` (the plugin against the configured Dataverse) and `w365 demo` (all local)."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -141,12 +142,15 @@ def serve(host: str, port: int) -> None:
 
 
 def demo_config(dataverse_url: str) -> Config:
-    """The environment's configuration pointed at the local Dataverse: dev auth, fixed token."""
+    """The environment's configuration pointed at the local Dataverse: the API in dev mode (loopback,
+    for the CLI), the pages signing users in through the local Dataverse, which plays Entra ID."""
     return load_config().with_overrides(
         dataverse_url=dataverse_url, dataverse_token="local-dev-token", api_auth=("dev",),
         api_keys=(),
         tenant_id=None, client_id=None, client_secret=None, client_cert_path=None,
-        client_cert_thumbprint=None, authority=None)
+        client_cert_thumbprint=None, authority=None,
+        pages_auth="entra", entra_client_id="local-client", entra_client_secret="local-secret",
+        entra_authority=f"{dataverse_url}/local")
 
 
 def _seed_if_empty(client, contracts: int) -> bool:
@@ -185,7 +189,9 @@ def demo(port: int | None, dataverse_port: int | None, contracts: int) -> None:
     DEMO_DIR.mkdir(exist_ok=True)
     if dataverse_port is None:
         dataverse_port = DEMO_DATAVERSE_PORT if _port_is_free(DEMO_DATAVERSE_PORT) else 0
-    dv = LocalDataverse(db_path=str(DEMO_DB), port=dataverse_port).start()
+    # https, so that msal signs users in against it exactly as against Entra ID (its CA in ./.w365/tls/)
+    dv = LocalDataverse(db_path=str(DEMO_DB), port=dataverse_port, tls=True).start()
+    os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = dv.ca_path
     try:
         config = demo_config(dv.url)
         check_bind(config, "127.0.0.1")
@@ -202,10 +208,15 @@ def demo(port: int | None, dataverse_port: int | None, contracts: int) -> None:
             click.echo(f"Bulk window:     {base}/pages/bulk?ids={','.join(ids)}")
             click.echo(f"Dialog:          {base}/pages/generate?id={ids[0]}")
         click.echo("")
-        click.echo("Every other w365 command reaches this Dataverse with these two lines in the environment")
+        click.echo("The pages sign you in: pick a user on the local Dataverse's sign-in page (Billing users may")
+        click.echo("invoice; a user with no billing role gets Dataverse's missing-privilege error). That page is")
+        click.echo(f"https with a certificate made for this demo: accept it once, or trust {dv.ca_path}.")
+        click.echo("")
+        click.echo("Every other w365 command reaches this Dataverse with these lines in the environment")
         click.echo("(export them in another shell, or put them in a .env file here):")
         click.echo(f"  W365_DATAVERSE_URL={dv.url}")
         click.echo(f"  W365_DATAVERSE_TOKEN={config.dataverse_token}")
+        click.echo(f"  REQUESTS_CA_BUNDLE={dv.ca_path}")
         click.echo("Press Ctrl-C to stop.")
         _serve_until_interrupted(server)
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -143,8 +144,12 @@ def start_sign_in() -> Response | tuple[str, int]:
     if config.pages_mode != "entra" or missing:
         return _unavailable("Sign-in is not configured: set " + ", ".join(missing or ["W365_PAGES_AUTH=entra"]), 503)
     try:
-        flow = _msal_app(config).initiate_auth_code_flow(
-            scopes=[], redirect_uri=url_for("pages.signed_in", _external=True))
+        with warnings.catch_warnings():
+            # the code comes back in the query, not by form_post: a cross-site POST would not carry the
+            # SameSite=Lax cookie of a plain-http loopback service; PKCE, state and nonce protect it
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            flow = _msal_app(config).initiate_auth_code_flow(
+                scopes=[], redirect_uri=url_for("pages.signed_in", _external=True), response_mode="query")
     except Exception as exc:  # noqa: BLE001 - the authority cannot be reached or refused the client
         log.warning("sign-in could not start: %s", exc)
         return _unavailable("The sign-in service could not be reached. Try again in a moment.", 503)

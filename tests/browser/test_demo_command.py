@@ -69,8 +69,13 @@ def run_once(cwd: Path, port: int, dataverse_port: int) -> tuple[dict[str, str],
         assert set(urls) == {"Bulk window", "Dialog"}, demo.output
         for url in urls.values():
             assert url.startswith(f"http://127.0.0.1:{port}/pages/")
-            page = requests.get(url, timeout=10)
-            assert page.status_code == 200 and "<main" in page.text
+            page = requests.get(url, timeout=10, allow_redirects=False)  # the pages sign the user in first
+            assert page.status_code == 302 and "/pages/signin?next=" in page.headers["Location"]
+            signin = requests.get(f"http://127.0.0.1:{port}{page.headers['Location']}", timeout=30,
+                                  allow_redirects=False)
+            assert signin.status_code == 302
+            authorize = f"https://127.0.0.1:{dataverse_port}/local/oauth2/v2.0/authorize?"
+            assert signin.headers["Location"].startswith(authorize)
         ids = urls["Bulk window"].split("ids=", 1)[1].split(",")
         assert len(ids) == 5
         rows = requests.post(f"http://127.0.0.1:{port}/api/v1/bulk/rows", json={"ids": ids},
@@ -78,9 +83,10 @@ def run_once(cwd: Path, port: int, dataverse_port: int) -> tuple[dict[str, str],
         assert rows.status_code == 200, rows.text
         assert [r["billing_contract_id"] for r in rows.json()["rows"]] == ids
         # the environment lines the demo prints are all another shell needs to use the CLI
-        printed = dict(line.strip().split("=", 1) for line in demo.output if line.startswith("  W365_"))
-        assert set(printed) == {"W365_DATAVERSE_URL", "W365_DATAVERSE_TOKEN"}, demo.output
-        env = {k: v for k, v in os.environ.items() if not k.startswith("W365_")}
+        printed = dict(line.strip().split("=", 1) for line in demo.output
+                       if line.startswith(("  W365_", "  REQUESTS_CA_BUNDLE")))
+        assert set(printed) == {"W365_DATAVERSE_URL", "W365_DATAVERSE_TOKEN", "REQUESTS_CA_BUNDLE"}, demo.output
+        env = {k: v for k, v in os.environ.items() if not k.startswith("W365_") and k != "SSL_CERT_FILE"}
         cycles = subprocess.run([str(W365), "cycles", ids[0]], env={**env, **printed}, cwd=cwd,
                                 capture_output=True, text=True, timeout=60)
         assert cycles.returncode == 0 and ids[0] in cycles.stdout, cycles.stderr

@@ -7,7 +7,8 @@ import uuid
 import pytest
 import requests
 
-from connectors.local_dataverse.auth import TokenIssuer
+from connectors.local_dataverse.store import Store
+from connectors.local_dataverse.tokens import TokenIssuer
 
 from .conftest import error_code, new_id, parse
 
@@ -89,12 +90,16 @@ def test_bad_token_requests(local_dataverse, form, status, error):
 
 
 def test_issued_tokens_expire_and_are_signed():
-    issuer = TokenIssuer("secret", lifetime_s=-1)
+    store, other = Store(":memory:"), Store(":memory:")
+    issuer = TokenIssuer(store, lifetime_s=-1)
     assert not issuer.valid(issuer.issue("local-client", "http://x"))
-    live = TokenIssuer("secret", lifetime_s=60)
+    live = TokenIssuer(store, lifetime_s=60)
     token = live.issue("local-client", "http://x")
-    assert live.valid(token) and not TokenIssuer("other", 60).valid(token)
+    assert live.valid(token) and not TokenIssuer(other, 60).valid(token)
     assert live.valid("local-dev-token")
+    assert not live.valid(token, lambda aud: aud == "http://y")  # another audience
+    store.close()
+    other.close()
 
 
 # ---------------------------------------------------------------------------------- impersonation

@@ -132,7 +132,9 @@ def test_a_database_file_persists_rows_numbers_and_tokens(tmp_path):
             },
         ).json()["access_token"]
         etag = api.row("accounts", ident)["@odata.etag"]
-    with LocalDataverse(db_path=db) as second:
+        port = int(first.url.rsplit(":", 1)[1])
+    # the same URL again: a token's audience is the server's URL
+    with LocalDataverse(db_path=db, port=port) as second:
         api = Api(second)
         assert api.row("accounts", ident)["name"] == "persisted"
         assert api.get("accounts", token=token).status_code == 200
