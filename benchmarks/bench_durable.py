@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -57,6 +57,9 @@ def plain(body: Any) -> Any:
     return json.loads(json.dumps(body, default=_number))
 
 
+_OPTIONAL_NAMES = ("LogicalName", "EntitySetName", "LogicalCollectionName", "CollectionSchemaName")
+
+
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise bad_payload(f"'{value}' is not a valid {what}: letters, digits and '_', "
@@ -123,6 +126,13 @@ class Registry:
             self._check_attribute(attr, lookups_allowed=False)
         if body.get("OwnershipType") not in (None, "UserOwned", "OrganizationOwned"):
             raise bad_payload(f"Unsupported OwnershipType '{body.get('OwnershipType')}'.")
+        # names the client may give: valid names or absent (null reads as absent, as Dataverse does)
+        body = {k: v for k, v in body.items() if not (k in _OPTIONAL_NAMES and v is None)}
+        for field in _OPTIONAL_NAMES:
+            if field in body:
+                _name(body[field], field)
+        if "LogicalName" in body and body["LogicalName"] != schema.lower():
+            raise bad_payload("LogicalName must be the SchemaName in lower case.")
         with self._mutating():
             logical = schema.lower()
             sets = {e["EntitySetName"].lower() for e in self._entities.values()}

@@ -16,7 +16,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import requests
 
 from plugin.app import create_app
 from plugin.config import Config

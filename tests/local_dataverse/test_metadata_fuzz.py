@@ -71,3 +71,23 @@ def test_add_privileges_role_never_fails_with_500(client, body):
     resp = client.post(f"/api/data/v9.2/roles({role_id})/Microsoft.Dynamics.CRM.AddPrivilegesRole",
                        data=json.dumps(body), headers=AUTH)
     assert resp.status_code < 500 or resp.status_code == 501, resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("names", [{"EntitySetName": ["w365_lists"]}, {"EntitySetName": None},
+                                   {"LogicalName": 7}, {"CollectionSchemaName": {"x": 1}},
+                                   {"LogicalName": "other_name"}])
+def test_entity_names_of_the_wrong_type_are_400_and_change_nothing(names):
+    from connectors.local_dataverse.app import create_app
+
+    client = create_app().test_client()
+    headers = {"Authorization": "Bearer local-dev-token", "Content-Type": "application/json"}
+    body = {"@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata", "SchemaName": "w365_Fuzzed",
+            "Attributes": [{"@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                            "SchemaName": "w365_Name", "IsPrimaryName": True, "MaxLength": 100}], **names}
+    answer = client.post("/api/data/v9.2/EntityDefinitions", json=body, headers=headers)
+    if names == {"EntitySetName": None}:  # null means "the default", as Dataverse reads it
+        assert answer.status_code == 204
+        assert client.get("/api/data/v9.2/w365_fuzzeds", headers=headers).status_code == 200
+    else:
+        assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert client.get("/api/data/v9.2/EntityDefinitions?$select=LogicalName", headers=headers).status_code == 200
