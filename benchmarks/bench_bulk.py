@@ -59,12 +59,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_dataverse() -> Iterator[str]:
-    """A local Dataverse in a child process (in-memory database); yields its URL."""
+def local_dataverse(*flags: str) -> Iterator[str]:
+    """A local Dataverse in a child process (in-memory database, extra CLI `flags`); yields its URL."""
     port = _free_port()
     w365 = Path(sys.executable).with_name("w365")
     command = [str(w365)] if w365.exists() else [sys.executable, "-m", "plugin.cli"]
-    child = subprocess.Popen([*command, "dataverse-local", "--port", str(port), "--db", ":memory:"],
+    child = subprocess.Popen([*command, "dataverse-local", "--port", str(port), "--db", ":memory:", *flags],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -118,9 +118,10 @@ def bulk_run(url: str, ids: list[str], *, measure_memory: bool) -> dict[str, Any
     peak = tracemalloc.get_traced_memory()[1] if measure_memory else None
     if measure_memory:
         tracemalloc.stop()
-    counts = service.view(run_id).counts()
+    view = service.view(run_id)
+    counts = view.counts()
     service.close()
-    return {"wall_s": round(wall, 3), "counts": counts, "run_id": run_id,
+    return {"wall_s": round(wall, 3), "counts": counts, "run_id": run_id, "throttled_s": round(view.throttled_s, 1),
             "peak_traced_memory_mb": None if peak is None else round(peak / 2**20, 1)}
 
 

@@ -189,4 +189,7 @@ class RunSchema(Schema):
     source = fields.String(allow_none=True, required=True)
     progress = fields.Nested(ProgressSchema, required=True)
     counts = fields.Nested(CountsSchema, required=True)
+    throttled_s = fields.Float(required=True, metadata={
+        "description": "Seconds the run's execution in this process waited out Dataverse's 429s "
+                       "(0 when the run is read back from Dataverse)."})
     rows = fields.List(fields.Nested(RunRowSchema), required=True)

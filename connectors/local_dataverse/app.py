@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +15,7 @@ from .auth import bearer_token, external_base, register_authority
 from .entra import SignIn, grants
 from .entra_routes import authorize_blueprint
 from .errors import THROTTLED, GENERIC, DataverseFault
+from .limits import Limiter, LimitSettings
 from .runtime import API_PREFIXES, Faults, Stats
 from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
 from .store import Store
@@ -24,6 +26,7 @@ _VERSIONED_ROOT = re.compile(r"/api/data/v9\.[012]/")
 # headers of the outer $batch request that also apply to its parts
 _INHERITED = ("mscrmcallerid", "callerobjectid")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_PER_RECORD = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Runtime:
     faults: Faults
     stats: Stats
     tokens: TokenIssuer
+    limits: Limiter
     sign_in: SignIn | None = None
 
 
@@ -49,6 +53,7 @@ def create_app(
     retry_after_s: int = 1,
     token_lifetime_s: int = 3599,
     seed: int | None = None,
+    limits: LimitSettings | None = None,
 ) -> Flask:
     """The local Dataverse as a Flask app (its Runtime in `app.extensions["local_dataverse"]`)."""
     store = store or Store(db_path)
@@ -66,6 +71,7 @@ def create_app(
         ),
         stats,
         TokenIssuer(store, token_lifetime_s),
+        Limiter(limits),
     )
     runtime.sign_in = SignIn(store, runtime.tokens)
     app = Flask(__name__)
@@ -94,23 +100,72 @@ def _register_api(app: Flask, rt: Runtime) -> None:
         if refused is None:
             claims = _token_claims(rt)
             refused = _unauthorized(rt) if claims is None else None
-        if refused is not None:
-            return _to_flask(refused)
-        base = request.host_url.rstrip("/")
-        headers = Headers(dict(request.headers))
         oid = _user_oid(claims)
-        if oid:
-            _act_as(headers, oid)
-        if subpath == "$batch" and request.method == "POST":
-            return _batch(rt, body, headers, base, oid)
-        query = request.query_string.decode("utf-8", "replace")
-        req = ApiRequest(request.method, subpath, query, headers, body)
-        return _to_flask(rt.service.handle(req, base))
+        user = _user_key(oid, claims)
+        if refused is not None:
+            return _with_limit_headers(_to_flask(refused), rt, user)
+        charge, refusal = rt.limits.admit(user)
+        if refusal is not None:
+            rt.stats.add("throttled")
+            fault = DataverseFault(429, refusal.code, refusal.message,
+                                   {"Retry-After": str(refusal.retry_after_s)})
+            return _with_limit_headers(_to_flask(error_response(fault)), rt, user)
+        exec_ms = 0.0
+        try:
+            response, operations = _answer(rt, subpath, body, oid)
+            exec_ms = operations * rt.limits.settings.op_cost_ms
+            rt.stats.add("exec_ms", exec_ms)
+            if exec_ms > 0:  # the simulated server work: the caller really waits for it
+                time.sleep(exec_ms / 1000)
+        finally:
+            rt.limits.finish(user, charge, exec_ms)
+        return _with_limit_headers(response, rt, user)
 
     for prefix in API_PREFIXES:
         app.add_url_rule(prefix, f"web_api_root{prefix}", web_api, defaults={"subpath": ""},
                          methods=_METHODS, strict_slashes=False)
         app.add_url_rule(prefix + "/<path:subpath>", f"web_api{prefix}", web_api, methods=_METHODS)
+
+
+def _answer(rt: Runtime, subpath: str, body: bytes, oid: str | None) -> tuple[Response, int]:
+    """The response to one authorized Web API request and the operations it cost."""
+    base = request.host_url.rstrip("/")
+    headers = Headers(dict(request.headers))
+    if oid:
+        _act_as(headers, oid)
+    if subpath == "$batch" and request.method == "POST":
+        return _batch(rt, body, headers, base, oid)
+    query = request.query_string.decode("utf-8", "replace")
+    req = ApiRequest(request.method, subpath, query, headers, body)
+    return _to_flask(rt.service.handle(req, base)), operation_cost(request.method, subpath, body)
+
+
+def operation_cost(method: str, path: str, body: bytes) -> int:
+    """Operations a request costs: one, or one per record of a CreateMultiple/UpdateMultiple."""
+    if method.upper() != "POST" or not path.rstrip("/").endswith(_PER_RECORD):
+        return 1
+    try:
+        targets = json.loads(body or b"{}").get("Targets")
+    except (ValueError, AttributeError, RecursionError):  # the handler answers the bad body
+        return 1
+    return max(1, len(targets)) if isinstance(targets, list) else 1
+
+
+def _user_key(oid: str | None, claims: dict | None) -> str:
+    """Whom the request acts as: the token's user, else the impersonated user, else the token's subject."""
+    if oid:
+        return f"callerobjectid:{oid.lower()}"
+    for header in ("MSCRMCallerID", "CallerObjectId"):
+        value = (request.headers.get(header) or "").strip().lower()
+        if value:
+            return f"{header.lower()}:{value}"
+    subject = (claims or {}).get("sub") or (claims or {}).get("appid")
+    return f"sub:{subject}" if subject else "sub:application"
+
+
+def _with_limit_headers(response: Response, rt: Runtime, user: str) -> Response:
+    response.headers.update(rt.limits.headers(user))
+    return response
 
 
 def _injected_fault(rt: Runtime) -> ApiResponse | None:
@@ -188,8 +243,9 @@ def _unauthorized(rt: Runtime) -> ApiResponse:
     return resp
 
 
-def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None) -> Response:
+def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None) -> tuple[Response, int]:
     rt.stats.add("batch_requests")
+    extra = [0]  # operations beyond one per part: the records of a CreateMultiple/UpdateMultiple part
 
     def execute(sub: batch.SubRequest) -> batch.SubResponse:
         path, query = _relative(sub.url)
@@ -200,6 +256,7 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None)
         if oid:
             _act_as(headers, oid)
         req = ApiRequest(sub.method, path, query, headers, sub.body)
+        extra[0] += operation_cost(sub.method, path, sub.body or b"") - 1
         resp = rt.service.handle(req, base, count=False)
         return batch.SubResponse(resp.status, resp.headers, resp.body)
 
@@ -213,10 +270,10 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None)
         )
     except batch.BatchFormatError as exc:
         rt.stats.add("operations")  # refused as a whole: one request answered, like a plain one
-        return _to_flask(error_response(DataverseFault(400, "0x80060891", str(exc))))
+        return _to_flask(error_response(DataverseFault(400, "0x80060891", str(exc)))), 1
     except DataverseFault as fault:
         rt.stats.add("operations")
-        return _to_flask(error_response(fault))
+        return _to_flask(error_response(fault)), 1
     # as many operations as parts, including those a failure kept from running
     rt.stats.add("operations", reply.operations)
     content, content_type = reply
@@ -228,7 +285,7 @@ def _batch(rt: Runtime, body: bytes, outer: Headers, base: str, oid: str | None)
             "OData-Version": "4.0",
             **getattr(reply, "headers", {}),
         },
-    )
+    ), reply.operations + extra[0]
 
 
 def _relative(url: str) -> tuple[str, str]:
@@ -253,7 +310,7 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
                 "client_id": "local-client",
                 "development_token": "local-dev-token",
                 "admin": [f"{base}/_admin/stats", f"{base}/_admin/faults",
-                          f"{base}/_admin/tokens"],
+                          f"{base}/_admin/tokens", f"{base}/_admin/limits"],
             }
         )
 
@@ -279,3 +336,17 @@ def _register_admin(app: Flask, rt: Runtime) -> None:
             return jsonify(rt.faults.update(**changes))
         except ValueError as exc:
             return jsonify({"error": {"code": "bad_faults", "message": str(exc)}}), 400
+
+    @app.get("/_admin/limits")
+    def admin_limits_get():
+        return jsonify(rt.limits.settings.as_json())
+
+    @app.post("/_admin/limits")
+    def admin_limits():
+        try:
+            changes = json.loads(request.get_data() or b"{}")
+            if not isinstance(changes, dict):
+                raise ValueError("the body must be a JSON object")
+            return jsonify(rt.limits.update(**changes).as_json())
+        except ValueError as exc:
+            return jsonify({"error": {"code": "bad_limits", "message": str(exc)}}), 400

@@ -25,6 +25,8 @@ class Stats:
         "faults_503",
         "resets",
         "server_errors",
+        "exec_ms",
+        "throttled",
     )
 
     def __init__(self) -> None:
@@ -36,7 +38,7 @@ class Stats:
         with self._lock:
             self._counts = dict.fromkeys(self._FIELDS, 0)
 
-    def add(self, name: str, n: int = 1) -> None:
+    def add(self, name: str, n: float = 1) -> None:
         """Add `n` to a counter."""
         with self._lock:
             self._counts[name] += n

@@ -67,6 +67,12 @@ class LocalDataverse:
         template: str | None = None,
         tls: bool = False,
         tls_dir: str | None = None,
+        limits: bool = False,
+        limit_window_s: float = 300,
+        limit_requests: int = 6000,
+        limit_exec_ms: int = 1_200_000,
+        limit_concurrent: int = 52,
+        op_cost_ms: float = 0,
     ):
         self.store = Store(db_path, template=template)
         # https: the CA and server certificate live beside the database (or in `tls_dir`)
@@ -81,6 +87,9 @@ class LocalDataverse:
             token_lifetime_s=token_lifetime_s,
             seed=seed,
         )
+        self.runtime: Runtime = self.app.extensions["local_dataverse"]
+        self.set_limits(enabled=limits, window_s=limit_window_s, requests=limit_requests,
+                        exec_ms=limit_exec_ms, concurrent=limit_concurrent, op_cost_ms=op_cost_ms)
         self.runtime: Runtime = self.app.extensions["local_dataverse"]
         self._host, self._port = host, port
         self._log_requests = log_requests
@@ -160,6 +169,14 @@ class LocalDataverse:
     def set_faults(self, **settings: Any) -> dict[str, Any]:
         """Merge fault settings: latency_ms, rate_429, rate_503, rate_reset, retry_after_s."""
         return self.runtime.faults.update(**settings)
+
+    def set_limits(self, **settings: Any) -> dict[str, Any]:
+        """Merge limit settings (enabled, window_s, requests, exec_ms, concurrent, op_cost_ms); a fresh window."""
+        return self.runtime.limits.update(**settings).as_json()
+
+    def limits(self) -> dict[str, Any]:
+        """The limit settings in force."""
+        return self.runtime.limits.settings.as_json()
 
     def stats(self) -> dict[str, Any]:
         """The request counters."""

@@ -49,7 +49,8 @@ def _table_text(view: RunView) -> str:
                      result["status"], invoice.get("number") or "", total, result["message"] or "", tasks])
     counts = body["counts"]
     summary = (f"run {view.run_id}: {body['status']} - created {counts['created']}, "
-               f"skipped {counts['skipped']}, failed {counts['failed']}")
+               f"skipped {counts['skipped']}, failed {counts['failed']}"
+               + (f", throttled {body['throttled_s']:g} s" if body["throttled_s"] else ""))
     table = format_table(rows, ["#", "Billing Contract Name", "Cycle", "Result", "Invoice", "Total",
                                 "Message", "Post tasks"], right={0, 5})
     return f"{table}\n\n{summary}"

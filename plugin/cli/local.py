@@ -52,6 +52,19 @@ import click
     type=click.IntRange(min=0),
     help="Retry-After seconds sent with injected 429s.",
 )
+@click.option("--limits", "limits", is_flag=True,
+              help="Enforce the service protection limits per user (429 with Retry-After beyond them).")
+@click.option("--limit-window-s", default=300.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Sliding window of the request and execution-time limits, in seconds.")
+@click.option("--limit-requests", default=6000, show_default=True, type=click.IntRange(min=1),
+              help="Requests per user per window.")
+@click.option("--limit-exec-ms", default=1_200_000, show_default=True, type=click.IntRange(min=1),
+              help="Combined execution time per user per window, in milliseconds.")
+@click.option("--limit-concurrent", default=52, show_default=True, type=click.IntRange(min=1),
+              help="Concurrent requests per user.")
+@click.option("--op-cost-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Simulated server time per operation (a $batch part, or a record of a "
+                   "CreateMultiple/UpdateMultiple); charged and slept even without --limits.")
 @click.option("--log-requests/--no-log-requests", default=False, help="Log every request.")
 @click.option("--tls", is_flag=True,
               help="Serve https with a self-signed certificate (made on first run beside the "
@@ -64,6 +77,12 @@ def dataverse_local(
     fault_503_rate: float,
     fault_reset_rate: float,
     retry_after_s: int,
+    limits: bool,
+    limit_window_s: float,
+    limit_requests: int,
+    limit_exec_ms: int,
+    limit_concurrent: int,
+    op_cost_ms: float,
     log_requests: bool,
     tls: bool,
 ) -> None:
@@ -81,6 +100,12 @@ def dataverse_local(
             retry_after_s=retry_after_s,
             log_requests=log_requests,
             tls=tls,
+            limits=limits,
+            limit_window_s=limit_window_s,
+            limit_requests=limit_requests,
+            limit_exec_ms=limit_exec_ms,
+            limit_concurrent=limit_concurrent,
+            op_cost_ms=op_cost_ms,
         )
     except Exception as exc:  # a bad database file
         raise click.ClickException(f"cannot open {db_path}: {exc}") from exc
@@ -97,6 +122,9 @@ def dataverse_local(
     else:
         click.echo(f"  authority: {dv.authority}  (msal needs https: start with --tls)")
     click.echo(f"  token:     local-dev-token   database: {db_path}")
+    if limits:
+        click.echo(f"  limits:    {limit_requests} requests, {limit_exec_ms} ms per {limit_window_s:g} s, "
+                   f"{limit_concurrent} concurrent (per user)")
     click.echo("Press Ctrl+C to stop.", err=True)
     try:
         dv.serve_forever()

@@ -22,6 +22,7 @@ from plugin.config import Config
 from plugin.invoicing.reads import LoadedContract
 from plugin.runs.lease import LeaseKeeper
 from plugin.runs.model import RowResult, RunRow
+from plugin.runs.pacing import Pacer
 from plugin.runs.rows import ChunkWriter, RowPlan, RunMemory, failed_plan, plan_row, read_contracts
 from plugin.runs.state import RunState
 from plugin.runs.store import save_progress
@@ -74,10 +75,14 @@ class RunExecutor:
         and the caller hands the lease on."""
         as_of = state.request.as_of or today_utc()
         lost = False
+        pacer = Pacer(self._config.bulk_concurrency)
+        session = getattr(client, "session", None)
+        hooks = session.hooks.setdefault("response", []) if session is not None else []
+        hooks.append(pacer.observe)  # the server's dop hint and every 429, the connector's retries included
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="w365-read") as reader:
                 steps = list(chunks(rows, self._chunk_size(len(rows))))
-                self._execute_chunks(state, client, steps, as_of, reader, keeper, memory or RunMemory())
+                self._execute_chunks(state, client, steps, as_of, reader, keeper, memory or RunMemory(), pacer)
         except LeaseLost:
             lost = True
             log.warning("run %s: taken over by another process; this one stops", state.run_id)
@@ -85,6 +90,8 @@ class RunExecutor:
             log.exception("run %s stopped", state.run_id)
             state.fail_pending(f"the run stopped unexpectedly: {exc}")
         finally:
+            hooks.remove(pacer.observe)
+            state.add_throttled(pacer.throttled_s)
             if lost or keeper.lost.is_set():
                 state.finish(RUN_RUNNING)  # not ours any more: readers go to Dataverse
             elif not final:
@@ -108,9 +115,10 @@ class RunExecutor:
                     time.sleep(0.5 * (attempt + 1))
 
     def _plans(self, state: RunState, client: DataverseClient, chunk: list[RunRow], as_of: date,
-               memory: RunMemory) -> list[RowPlan]:
+               memory: RunMemory, pacer: Pacer) -> list[RowPlan]:
         try:
-            loaded = read_contracts(client, [row.billing_contract_id for row in chunk])
+            pacer.wait_for_pause()
+            loaded = pacer.call(read_contracts, client, [row.billing_contract_id for row in chunk])
         except DataverseError as exc:
             return [failed_plan(row, f"the billing contract could not be read: {exc}") for row in chunk]
         state.set_names({cid: got.contract_row.get("w365_name") or "" for cid, got in loaded.items()
@@ -134,10 +142,11 @@ class RunExecutor:
         return max(SMALL_CHUNK_MIN, math.ceil(rows / 4))
 
     def _execute_chunks(self, state: RunState, client: DataverseClient, steps: list[tuple[int, list[RunRow]]],
-                        as_of: date, reader: ThreadPoolExecutor, keeper: LeaseKeeper, memory: RunMemory) -> None:
+                        as_of: date, reader: ThreadPoolExecutor, keeper: LeaseKeeper, memory: RunMemory,
+                        pacer: Pacer) -> None:
         """Write chunk after chunk; the next chunk of the same pass is read while this one is written."""
         def read(step: int) -> Future:
-            return reader.submit(self._plans, state, client, steps[step][1], as_of, memory)
+            return reader.submit(self._plans, state, client, steps[step][1], as_of, memory, pacer)
 
         upcoming = read(0) if steps else None
         for step, (pass_no, _) in enumerate(steps):
@@ -147,7 +156,7 @@ class RunExecutor:
             following = step + 1 < len(steps)
             upcoming = read(step + 1) if following and steps[step + 1][0] == pass_no else None
             results = ChunkWriter(client, self._pool, state.run_id, self._config.bulk_concurrency,
-                                  self._signing_key).write(plans)
+                                  self._signing_key, pacer).write(plans)
             state.record(results)
             self._queue_tasks(state, client, results)
             if following:

@@ -100,6 +100,7 @@ class RunView:
     rows: list[RunRow]
     names: dict[str, str]
     results: list[RowResult]
+    throttled_s: float = 0.0              # time this process's execution waited out 429s
 
     @property
     def finished(self) -> bool:
@@ -128,6 +129,7 @@ class RunView:
             "source": self.source,
             "progress": {"done": len(self.rows) - counts[PENDING], "total": len(self.rows)},
             "counts": {k: counts[k] for k in ("created", "skipped", "failed")},
+            "throttled_s": round(self.throttled_s, 1),
             "rows": [{
                 "row_index": row.index,
                 "billing_contract_id": row.billing_contract_id,

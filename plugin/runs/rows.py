@@ -25,6 +25,7 @@ from plugin.engine.cycles import resolve_cycle
 from plugin.engine.invoice import build_for_option
 from plugin.invoicing.reads import LoadedContract, load_contract, load_contracts
 from plugin.runs.model import RowResult, RunRow
+from plugin.runs.pacing import Pacer
 from plugin.runs.store import run_items
 from plugin.runs.view import outcomes_from_items
 from plugin.invoicing.writes import (PlannedInvoice, RowOutcome, add_invoice_changeset, add_result_changeset,
@@ -200,17 +201,18 @@ class ChunkWriter:
     """Writes the change sets of one chunk's rows and settles every row's Result."""
 
     def __init__(self, client: DataverseClient, pool: Executor, run_id: str, concurrency: int,
-                 signing_key: str | None = None) -> None:
+                 signing_key: str | None = None, pacer: Pacer | None = None) -> None:
         self._client = client
         self._pool = pool
         self._run_id = run_id
-        self._concurrency = max(concurrency, 1)
+        self._pacer = pacer or Pacer(max(concurrency, 1))
         self._signing_key = signing_key  # signs the post-invoicing task rows
 
     # -- sending --------------------------------------------------------------------------------
 
     def _pack(self, units: list[_Unit]) -> list[tuple[Batch, list[_Unit]]]:
-        per_batch = max(MIN_CHANGESETS_PER_BATCH, math.ceil(len(units) / self._concurrency))
+        per_batch = max(MIN_CHANGESETS_PER_BATCH, math.ceil(len(units) / self._pacer.concurrency))
+        max_ops = min(MAX_BATCH_OPERATIONS, self._pacer.batch_ops())
         packed: list[tuple[Batch, list[_Unit]]] = []
         batch, members = Batch(), []
         for unit in units:
@@ -223,7 +225,7 @@ class ChunkWriter:
                 unit.error = DataverseError(f"{size} writes do not fit in one $batch "
                                             f"(limit {MAX_BATCH_OPERATIONS})")
                 continue
-            if members and (len(batch) + size > MAX_BATCH_OPERATIONS or len(members) >= per_batch):
+            if members and (len(batch) + size > max_ops or len(members) >= per_batch):
                 packed.append((batch, members))
                 batch, members = Batch(), []
             unit.planned = unit.add_to(batch, self._run_id, self._signing_key)
@@ -233,10 +235,16 @@ class ChunkWriter:
         return packed
 
     def _send_one(self, batch: Batch) -> BatchResult | DataverseError:
-        """Send a batch; once more after a pause when it fails outright (the connector already retried)."""
+        """Send a batch; once more after a pause when it fails outright (the connector already retried).
+
+        Throttling never counts as failing: the pacer waits it out and sends the batch again."""
         for attempt in range(2):
             try:
-                return self._client.execute_batch(batch, continue_on_error=True)
+                with self._pacer.slot():
+                    started = time.monotonic()
+                    answer = self._pacer.call(self._client.execute_batch, batch, continue_on_error=True)
+                    self._pacer.answered(len(batch), time.monotonic() - started)
+                    return answer
             except DataverseError as exc:
                 if attempt == 1:
                     return exc
@@ -266,7 +274,8 @@ class ChunkWriter:
         if not indexes:
             return {}
         try:
-            return outcomes_from_items(self._client, run_items(self._client, self._run_id, indexes))
+            items = self._pacer.call(run_items, self._client, self._run_id, indexes)
+            return self._pacer.call(outcomes_from_items, self._client, items)
         except DataverseError as exc:
             log.warning("could not check the run items of %d rows: %s", len(indexes), exc)
             return {}
@@ -325,7 +334,7 @@ class ChunkWriter:
 
         created = [o for o in outcomes.values() if o.status == "created"]
         try:
-            fill_invoice_numbers(self._client, created)
+            self._pacer.call(fill_invoice_numbers, self._client, created)
         except DataverseError as exc:
             log.warning("could not read the numbers of %d created invoices: %s", len(created), exc)
         by_index = {plan.row.index: plan for plan in plans}

@@ -65,6 +65,9 @@ def _same_rows(a: Iterable[RunRow], b: Iterable[RunRow]) -> bool:
     return shape(a) == shape(b)
 
 
+MAX_BATCH_THREADS = 16
+
+
 class RunService:
     """Starts and executes bulk runs, answers their state, retries their failed rows, resumes dead runs."""
 
@@ -77,7 +80,9 @@ class RunService:
         self._threads: set[threading.Thread] = set()
         self._keepers: dict[str, LeaseKeeper] = {}
         self._threads_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max(config.bulk_concurrency, 1), thread_name_prefix="w365-batch")
+        # the pacer bounds what is in flight (from the server's dop hint); the pool only must not be the bound
+        self._pool = ThreadPoolExecutor(max_workers=max(config.bulk_concurrency, MAX_BATCH_THREADS),
+                                        thread_name_prefix="w365-batch")
         chunk_rows = chunk_rows or config.run_chunk_rows
         self._executor = RunExecutor(config, self._pool, self._queue_tasks, chunk_rows)
         self._worker = worker

@@ -23,6 +23,7 @@ class RunState:
         self.results = list(results) if results is not None else [RowResult() for _ in self.rows]
         self.names: dict[str, str] = dict(names or {})
         self.status = RUN_RUNNING
+        self.throttled_s = 0.0
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._listeners: list[ProgressListener] = []
@@ -60,6 +61,11 @@ class RunState:
             bad = any(r.status in ("failed", PENDING) for r in self.results)
         return RUN_COMPLETED_WITH_ERRORS if bad else RUN_COMPLETED
 
+    def add_throttled(self, seconds: float) -> None:
+        """Add time the run's execution spent paused by Dataverse's 429s."""
+        with self._lock:
+            self.throttled_s += seconds
+
     def finish(self, status: int) -> None:
         """Mark the run finished with `status`."""
         with self._lock:
@@ -80,7 +86,7 @@ class RunState:
         with self._lock:
             return RunView(run_id=self.run_id, run_key=self.run_key, status=self.status,
                            source=self.request.source, rows=list(self.rows), names=dict(self.names),
-                           results=[r.copy() for r in self.results])
+                           results=[r.copy() for r in self.results], throttled_s=self.throttled_s)
 
     def fail_pending(self, message: str) -> None:
         """Give every row still pending a failed result (the run could not go on)."""
