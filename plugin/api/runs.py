@@ -12,8 +12,10 @@ from plugin.api.openapi import doc
 from plugin.context import app_config, app_dataverse
 from plugin.errors import ApiError
 from plugin.runs.model import CSV_HEADER, RunRequest, RunView, results_csv, rows_from_dicts
-from plugin.runs.listing import RunViewer, list_runs, viewer_of_object_id, visible_run_id
+from plugin.runs.listing import (VIEWER_TTL_S, RunViewer, TtlCache, list_runs, viewer_of_object_id,
+                                 visible_run_id)
 from plugin.runs.store import valid_run_key
+from plugin.invoicing.writes import RUN_RUNNING
 from plugin.runs.service import RunConflict, RunKeyReused, RunNotFound, RunService
 from schemas.runs import (CreateRunRequestSchema, RunAcceptedSchema, RunListQuerySchema, RunListSchema, RunSchema,
                           WaitQuerySchema)
@@ -71,6 +73,12 @@ def _checked(run_id: str) -> str:
     return run_id
 
 
+def _viewers() -> TtlCache:
+    """Who each Entra object id is, kept a minute per app (the pages poll a run every second)."""
+    with _lock:
+        return current_app.extensions.setdefault("w365.viewers", TtlCache(VIEWER_TTL_S))
+
+
 def current_viewer() -> RunViewer:
     """Who is asking about runs: development mode sees every run, an API key is the application user,
     an Entra user is their systemuser (an Admin sees every run)."""
@@ -79,7 +87,8 @@ def current_viewer() -> RunViewer:
         if caller is None or caller.method == "dev":
             g.w365_viewer = RunViewer(user_id=None, admin=True)
         elif caller.object_id:
-            g.w365_viewer = viewer_of_object_id(app_dataverse(), caller.object_id)
+            g.w365_viewer = _viewers().get(caller.object_id, lambda: viewer_of_object_id(app_dataverse(),
+                                                                                      caller.object_id))
         else:
             g.w365_viewer = RunViewer(user_id=None)
     return g.w365_viewer
@@ -91,6 +100,11 @@ def _visible(run_id: str) -> str:
     viewer = current_viewer()
     if viewer.admin:
         return run_id
+    live = app_runs().registry.get(run_id)  # a run this process executes: no Dataverse read per poll
+    if live is not None and not (live.finished and live.status == RUN_RUNNING):
+        if viewer.may_see(live.request.initiating_user):
+            return live.run_id
+        raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id})
     found = visible_run_id(app_dataverse(), viewer, run_id)
     if found is None:
         raise ApiError(404, "not_found", f"no invoice run has the id {run_id!r}", {"run_id": run_id})

@@ -1,17 +1,44 @@
 """Who may see which run, and a user's recent runs (`GET /invoice-runs`)."""
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from connectors.dataverse import DataverseClient, odata
 from plugin.runs.model import RUN_STATUS_LABELS
 from plugin.runs.store import find_run
 
 ADMIN_ROLE = 3  # systemusers.w365_billingrole: 3 Admin sees every run
+VIEWER_TTL_S = 60.0  # a changed billing role reaches run visibility within a minute
 _LIST_COLUMNS = ["w365_invoicerunid", "w365_status", "createdon", "w365_total", "w365_created", "w365_skipped",
                  "w365_failed", "w365_mode", "_w365_initiatinguser_value"]
 _STATUS_VALUES = {label: value for value, label in RUN_STATUS_LABELS.items()}
+
+
+class TtlCache:
+    """A small thread-safe cache whose entries expire after `ttl_s` seconds."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The cached value of `key`, else `make()` (cached from now on)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = make()
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (now + self._ttl_s, value)
+        return value
 
 
 @dataclass(frozen=True)
