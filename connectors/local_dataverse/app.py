@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import batch
 from .auth import bearer_token, external_base, register_authority
 from .entra import SignIn, grants
 from .entra_routes import authorize_blueprint
-from .errors import THROTTLED, GENERIC, DataverseFault
+from .errors import GENERIC, INVALID_ARGUMENT, THROTTLED, DataverseFault
 from .limits import Limiter, LimitSettings
 from .runtime import API_PREFIXES, Faults, Stats
 from .service import API_ROOT, ApiRequest, ApiResponse, Headers, Service, error_response
@@ -75,7 +76,10 @@ def create_app(
     )
     runtime.sign_in = SignIn(store, runtime.tokens)
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["local_dataverse"] = runtime
+    app.before_request(_bounded_request)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     register_authority(app, runtime.tokens, grants(runtime.sign_in))
     app.register_blueprint(authorize_blueprint(runtime.sign_in))
     _register_admin(app, runtime)
@@ -88,6 +92,23 @@ def _to_flask(resp: ApiResponse) -> Response:
     if not resp.body and "Content-Type" not in resp.headers:
         del out.headers["Content-Type"]
     return out
+
+
+MAX_BODY_BYTES = 10 * 1024 * 1024   # bounded requests: a 1,000-operation $batch is far below
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def _bounded_request() -> Response | None:
+    """Headers over 16 KiB are refused before any work (431, in Dataverse's error shape)."""
+    if sum(len(k) + len(v) for k, v in request.headers.items()) > MAX_HEADER_BYTES:
+        fault = DataverseFault(431, INVALID_ARGUMENT, f"The request headers exceed {MAX_HEADER_BYTES} bytes.")
+        return _to_flask(error_response(fault))
+    return None
+
+
+def _too_large(_: RequestEntityTooLarge) -> Response:
+    fault = DataverseFault(413, INVALID_ARGUMENT, f"The request body exceeds {MAX_BODY_BYTES} bytes.")
+    return _to_flask(error_response(fault))
 
 
 def _register_api(app: Flask, rt: Runtime) -> None:

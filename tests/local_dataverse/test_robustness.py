@@ -160,3 +160,16 @@ def test_any_bytes_as_body(client, raw):
             "/api/data/v9.2/accounts", headers=AUTH, data=raw, content_type="application/json"
         )
     )
+
+
+def test_oversized_bodies_and_headers_are_refused_in_dataverse_shape():
+    from connectors.local_dataverse.app import MAX_BODY_BYTES, create_app
+
+    client = create_app().test_client()
+    auth = {"Authorization": "Bearer local-dev-token"}
+    big = client.post("/api/data/v9.2/accounts", data=b"x" * (MAX_BODY_BYTES + 1),
+                      headers={**auth, "Content-Type": "application/json"})
+    assert big.status_code == 413 and big.get_json()["error"]["code"] == "0x80040203"
+    headers = client.get("/api/data/v9.2/accounts", headers={**auth, "X-Big": "y" * 17000})
+    assert headers.status_code == 431 and headers.get_json()["error"]["message"]
+    assert client.get("/api/data/v9.2/accounts", headers=auth).status_code == 200
