@@ -29,9 +29,11 @@ CSRF = "w365.csrf"
 FLOW = "w365.flow"          # msal's auth code flow between the redirect and the callback
 NEXT = "w365.next"
 PENDING_IDS = "w365.pending_ids"  # a long selection POSTed before sign-in
+POPUP = "w365.popup"              # this sign-in runs in a popup opened by a framed page
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_KEY_FILE = Path(".w365") / "session.key"
-_PUBLIC = {"pages.signin", "pages.signed_in", "pages.signed_out", "pages.signout", "pages.static"}
+_PUBLIC = {"pages.signin", "pages.signed_in", "pages.signed_out", "pages.signout", "pages.static",
+           "pages.signed_in_popup"}
 
 
 class PagesSessionInterface(SecureCookieSessionInterface):
@@ -131,10 +133,16 @@ def require_sign_in() -> Response | tuple[str, int] | None:
         return _unavailable(f"Sign-in is not configured: set {', '.join(missing)} (see docs/deploy.md).", 503)
     if signed_in_user() is not None:
         return None
+    target = request.full_path.rstrip("?")
     if request.method == "POST" and request.endpoint == "pages.bulk":
         session[PENDING_IDS] = request.form.get("ids", "")[:1_000_000]
-        return redirect(url_for("pages.signin", next=url_for("pages.bulk", pending=1)))
-    return redirect(url_for("pages.signin", next=request.full_path.rstrip("?")))
+        target = url_for("pages.bulk", pending=1)
+    if request.headers.get("Sec-Fetch-Dest") == "iframe":
+        # inside the Dynamics dialog: Entra's sign-in page refuses to be framed, so sign in in a popup
+        popup = url_for("pages.signin", next=target, popup=1)
+        return render_template("pages/signin_frame.html", popup_url=popup, page_error=None, api_base="",
+                               invoice_url=""), 200
+    return redirect(url_for("pages.signin", next=target))
 
 
 def start_sign_in() -> Response | tuple[str, int]:
@@ -155,6 +163,7 @@ def start_sign_in() -> Response | tuple[str, int]:
         return _unavailable("The sign-in service could not be reached. Try again in a moment.", 503)
     session[FLOW] = flow
     session[NEXT] = _local_path(request.args.get("next"))
+    session[POPUP] = request.args.get("popup") == "1"
     return redirect(flow["auth_uri"])
 
 
@@ -177,6 +186,7 @@ def finish_sign_in() -> Response | tuple[str, int]:
         description = str(result.get("error_description") or result.get("error") or "no user in the answer")
         return _unavailable(f"Sign-in failed: {description.splitlines()[0][:200]}", 401)
     target = _local_path(session.get(NEXT))
+    popup = session.get(POPUP)
     pending = session.get(PENDING_IDS)
     session.clear()  # a new session for the signed-in user (no fixation)
     session[USER] = {"oid": str(claims["oid"]).lower(), "name": claims.get("name"),
@@ -184,6 +194,8 @@ def finish_sign_in() -> Response | tuple[str, int]:
     if pending:
         session[PENDING_IDS] = pending
     csrf_token()
+    if popup:  # tell the framed page that opened the popup, which reloads itself
+        return redirect(url_for("pages.signed_in_popup", next=target))
     return redirect(target)
 
 

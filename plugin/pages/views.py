@@ -42,6 +42,13 @@ bp.add_url_rule("/signed-in", "signed_in", signin.finish_sign_in, methods=["GET"
 bp.add_url_rule("/signout", "signout", signin.sign_out, methods=["GET", "POST"])
 
 
+@bp.get("/signed-in/popup")
+def signed_in_popup() -> tuple[str, int]:
+    """The end of a sign-in run in a popup: it tells its opener and closes."""
+    return render_template("pages/signin_popup_done.html", next_url=signin._local_path(request.args.get("next")),
+                           page_error=None, api_base="", invoice_url=""), 200
+
+
 @bp.get("/signed-out")
 def signed_out() -> tuple[str, int]:
     """After signing out."""

@@ -111,3 +111,22 @@ def test_a_user_without_the_invoice_privilege_gets_a_failed_row_and_no_invoice(t
     run = tls_client.get("w365_invoiceruns", tab.url.rsplit("run=", 1)[1])
     assert run["_w365_initiatinguser_value"] == nobody["systemuserid"]
     assert factories.invoices_of(tls_client, contract) == []
+
+
+def test_inside_the_dynamics_frame_sign_in_runs_in_a_popup(tab, signin_server, tls_client, people):
+    world, billing, _ = people
+    contract = factories.license_contract(tls_client, world, name="Framed Sign-in")["contract_id"]
+    tab.goto(f"{signin_server.url}/pages/signed-out")  # any page of the service: it frames the window
+    tab.evaluate("""(src) => document.body.replaceChildren(
+        Object.assign(document.createElement("iframe"), {src, id: "frame", style: "width:900px;height:500px"}))""",
+                 f"{signin_server.url}/pages/bulk?ids={contract}")
+    frame = tab.frame_locator("#frame")
+    expect(frame.locator("#signin-needed")).to_contain_text("Sign in with your work account")
+    with tab.expect_popup() as popup_info:
+        frame.get_by_role("button", name="Sign in").click()
+    popup = popup_info.value
+    expect(popup).to_have_url(re.compile(r"/local/oauth2/v2\.0/authorize\?"))
+    popup.locator("tr", has_text="Pat Billing").get_by_role("button", name="Sign in").click()
+    popup.wait_for_event("close", timeout=20_000)
+    expect(frame.locator("#rows tbody tr")).to_have_count(1)  # the frame reloaded, signed in
+    expect(frame.locator("#user-name")).to_have_text("Pat Billing")
