@@ -54,11 +54,20 @@ class CeleryRunQueue:
 
     def run_chunk(self, run_id: str) -> None:
         """Queue the execution of the run's next chunk."""
-        self._app.send_task("w365.run_chunk", args=[run_id], queue=RUN_QUEUE)
+        self._send("w365.run_chunk", [run_id])
 
     def post_tasks(self, invoice_ids: list[str], caller_id: str | None) -> None:
         """Queue the post-invoicing tasks of these invoices."""
-        self._app.send_task("w365.post_tasks", args=[invoice_ids, caller_id], queue=RUN_QUEUE)
+        self._send("w365.post_tasks", [invoice_ids, caller_id])
+
+    def _send(self, task: str, args: list[Any]) -> None:
+        # A broker outage loses nothing: the run's handed-off lease expires and a worker's sweep queues
+        # it again; Queued post tasks are swept up the same way. So the caller is not failed for it.
+        try:
+            self._app.send_task(task, args=args, queue=RUN_QUEUE, retry=True,
+                                retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+        except Exception as exc:  # noqa: BLE001 - kombu/redis raise several unrelated types
+            log.error("could not queue %s (%s): a worker's sweep will pick it up", task, exc)
 
 
 def worker_service():

@@ -113,3 +113,28 @@ def test_two_workers_one_killed_at_40_percent_the_other_completes(local_datavers
             except subprocess.TimeoutExpired:
                 worker.kill()
     assert_exactly_once(dataverse_client, run_id, load_view(dataverse_client, find_run(dataverse_client, run_id)))
+
+
+def test_a_broker_outage_loses_no_run(local_dataverse, dataverse_client, redis_url, tmp_path):
+    from tests import factories
+
+    world = factories.make_world(dataverse_client)
+    contract = factories.license_contract(dataverse_client, world)["contract_id"]
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    config = Config(dataverse_url=local_dataverse.url, broker_url=dead_broker, run_lease_s=LEASE_S,
+                    outbox_dir=str(tmp_path))
+    web = create_app(config, dataverse=dataverse_client).test_client()
+    started = web.post("/api/v1/invoice-runs", json={
+        "rows": [{"billing_contract_id": contract, "trigger_post_invoicing_tasks": False}]})
+    assert started.status_code == 202, started.get_json()  # the run row is written; queueing failed
+    run_id = started.get_json()["run_id"]
+    worker = start_worker(local_dataverse.url, redis_url)  # a worker on a live broker sweeps it up
+    try:
+        deadline = time.monotonic() + LEASE_S + 60
+        while read_lease(dataverse_client, run_id).running and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert not read_lease(dataverse_client, run_id).running
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert len(factories.invoices_of(dataverse_client, contract)) == 1
