@@ -27,7 +27,7 @@ from plugin.runs.rows import RunMemory
 from plugin.runs.state import RunRegistry, RunState
 from plugin.runs.store import (RunRecord, claim_for_retry, find_run, open_run, run_items,
                                         user_of_object_id)
-from plugin.runs.view import load_view
+from plugin.runs.view import load_view, recorded_outcomes
 from plugin.invoicing.writes import MODE_SINGLE, RESULT_FAILED, RUN_RUNNING
 from plugin.posttasks.handlers import TaskSettings
 from plugin.posttasks.worker import PostTaskWorker
@@ -213,11 +213,17 @@ class RunService:
         request = RunRequest(rows=record.rows, source=record.source or "api", on_existing=record.on_existing,
                              as_of=record.as_of, run_key=record.run_key, caller_id=record.initiating_user_id)
         client = self.client_for(request)
-        view = load_view(client, record)
-        pending = [row for row, result in zip(view.rows, view.results) if result.outcome is None]
+        rows = list(record.rows)
+        if max_rows is None:  # this process goes on serving the run's view: read it whole, once
+            view = load_view(client, record)
+            results, names = view.results, view.names
+        else:  # a queue worker's chunk: the run items alone say what is done (no invoice reads per chunk)
+            done = recorded_outcomes(client, record.run_id)
+            results, names = [RowResult(done.get(row.index)) for row in rows], {}
+        pending = [row for row, result in zip(rows, results) if result.outcome is None]
         last = max_rows is None or len(pending) <= max_rows
-        memory = RunMemory.from_done(view.rows, [r.outcome for r in view.results])
-        state = RunState(record.run_id, record.run_key, request, results=view.results, names=view.names)
+        memory = RunMemory.from_done(rows, [result.outcome for result in results])
+        state = RunState(record.run_id, record.run_key, request, results=results, names=names)
         self.registry.add(state)
         self._launch(state, client, pending[:max_rows] if max_rows else pending, background, memory, final=last)
         return last

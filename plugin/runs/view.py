@@ -78,6 +78,14 @@ def outcomes_from_items(client: DataverseClient, items: list[dict[str, Any]]) ->
     return outcomes
 
 
+def recorded_outcomes(client: DataverseClient, run_id: str) -> dict[int, RowOutcome]:
+    """Row index -> the status, cycle and message its run item records: what resuming a run needs, read
+    from the run items alone (no invoice read per chunk of a long run)."""
+    return {int(item["w365_rowindex"]): RowOutcome(status=RESULT_NAMES[item["w365_result"]],
+                                                   cycle=item.get("w365_cyclekey"), message=item.get("w365_message"))
+            for item in run_items(client, run_id) if item.get("w365_result") in RESULT_NAMES}
+
+
 def task_views(client: DataverseClient, invoice_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
     """Invoice id -> its post tasks as the API shows them (Send, Sync, Charge order)."""
     views: dict[str, list[dict[str, str]]] = {}
