@@ -55,12 +55,6 @@
   cycleForm.setAttribute("role", "tabpanel");
 
   // ---- the preview ----------------------------------------------------------------------------
-  function period(line) {
-    if (!line.period_start) return "";
-    return line.period_start === line.period_end ? W365.formatDate(line.period_start)
-      : `${W365.formatDate(line.period_start)} – ${W365.formatDate(line.period_end)}`;
-  }
-
   function render(preview) {
     state.preview = preview;
     state.money = W365.moneyFormatter(preview.currency);
@@ -77,7 +71,8 @@
         el("th", { class: "num", text: money(group.subtotal) })));
       for (const line of group.lines) {
         body.append(el("tr", {}, el("td", { text: line.description || line.name || "" }),
-          el("td", { class: "period", text: period(line) }), el("td", { class: "num", text: String(line.quantity ?? "") }),
+          el("td", { class: "period", text: W365.formatPeriod(line.period_start, line.period_end) }),
+          el("td", { class: "num", text: String(line.quantity ?? "") }),
           el("td", { class: "num", text: money(line.unit_price) }), el("td", { class: "num", text: money(line.amount) })));
       }
       table.insertBefore(body, totals);

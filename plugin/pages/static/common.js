@@ -115,6 +115,12 @@ const W365 = (() => {
     return dateFormat.format(new Date(iso + "T00:00:00Z"));
   }
 
+  /** A period in the reader's date format: one date, or "start – end". */
+  function formatPeriod(start, end) {
+    if (!start) return "";
+    return start === end || !end ? formatDate(start) : `${formatDate(start)} – ${formatDate(end)}`;
+  }
+
   function invoiceNumbers(invoices) {
     return (invoices || []).map((inv) => inv.number || inv.id).join(", ");
   }
@@ -196,7 +202,7 @@ const W365 = (() => {
   }
 
   return {
-    api, ApiError, download, uuid, moneyFormatter, formatDate, cycleLabel, reinvoiceWarning, fillCycleSelect,
+    api, ApiError, download, uuid, moneyFormatter, formatDate, formatPeriod, cycleLabel, reinvoiceWarning, fillCycleSelect,
     invoiceNumbers, invoiceUrl, showNotice, onSignInLapsed, el, closeWindow, NOTHING_TO_INVOICE,
   };
 })();

@@ -47,12 +47,6 @@
     return { subtotal: t.amount, discount: t.discount, tax: t.tax, total: t.total };
   }
 
-  function period(line) {
-    if (!line.period_start) return "";
-    return line.period_start === line.period_end ? W365.formatDate(line.period_start)
-      : `${W365.formatDate(line.period_start)} – ${W365.formatDate(line.period_end)}`;
-  }
-
   function renderPreview(preview) {
     state.preview = preview;
     const money = state.money;
@@ -65,7 +59,7 @@
       for (const line of group.lines) {
         body.append(el("tr", {},
           el("td", { text: line.description || line.name || "" }),
-          el("td", { class: "period", text: period(line) }),
+          el("td", { class: "period", text: W365.formatPeriod(line.period_start, line.period_end) }),
           el("td", { class: "num", text: String(line.quantity ?? "") }),
           el("td", { class: "num", text: money(line.unit_price) }),
           el("td", { class: "num", text: money(line.amount) })));

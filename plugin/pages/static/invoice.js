@@ -7,11 +7,6 @@
   const invoiceId = page.dataset.invoiceId;
   const $ = (id) => document.getElementById(id);
 
-  function period(start, end) {
-    if (!start) return "";
-    return start === end ? W365.formatDate(start) : `${W365.formatDate(start)} – ${W365.formatDate(end)}`;
-  }
-
   function render(invoice) {
     const money = W365.moneyFormatter(invoice.currency);
     document.title = `Invoice ${invoice.number || ""}`;
@@ -19,7 +14,7 @@
     $("invoice-name").textContent = [invoice.account, invoice.billing_contract].filter(Boolean).join(" · ");
     $("fact-date").textContent = W365.formatDate(invoice.invoice_date);
     $("fact-due").textContent = W365.formatDate(invoice.due_date);
-    $("fact-period").textContent = period(invoice.period_start, invoice.period_end);
+    $("fact-period").textContent = W365.formatPeriod(invoice.period_start, invoice.period_end);
     $("fact-category").textContent = invoice.category || "";
     $("facts").hidden = false;
     const table = $("lines");
@@ -30,7 +25,7 @@
         el("th", { class: "num", text: money(group.subtotal) })));
       for (const line of group.lines) {
         body.append(el("tr", {}, el("td", { text: line.description }),
-          el("td", { class: "period", text: period(line.period_start, line.period_end) }),
+          el("td", { class: "period", text: W365.formatPeriod(line.period_start, line.period_end) }),
           el("td", { class: "num", text: line.quantity }), el("td", { class: "num", text: money(line.unit_price) }),
           el("td", { class: "num", text: money(line.amount) })));
       }
