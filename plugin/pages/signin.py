@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 
 from plugin.config import Config
 from plugin.context import app_config
+from plugin.local_secrets import kept_secret
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,7 @@ class PagesSessionInterface(SecureCookieSessionInterface):
 
 def session_secret(config: Config, path: Path = SESSION_KEY_FILE) -> str:
     """W365_SESSION_SECRET, else a secret made once and kept in `./.w365/` (every process shares it)."""
-    if config.session_secret:
-        return config.session_secret
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    try:
-        with open(path, "x") as handle:
-            handle.write(secret)
-        path.chmod(0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_text().strip()
-    return secret
+    return config.session_secret or kept_secret(path, nbytes=48)
 
 
 def entra_settings_missing(config: Config) -> list[str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 from pathlib import Path
 from typing import Any, Mapping
+
+from plugin.local_secrets import kept_secret
 
 GENERATED_KEY_FILE = Path(".w365") / "task-signing.key"
 
@@ -41,13 +41,4 @@ def row_is_signed(row: Mapping[str, Any], key: str) -> bool:
 
 def row_signing_key(configured: str | None, path: Path = GENERATED_KEY_FILE) -> str:
     """W365_TASK_SIGNING_KEY, else a key generated once and kept in `./.w365/` (readable by its owner only)."""
-    if configured:
-        return configured
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(key)
-    return key
+    return configured or kept_secret(path)
