@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 
 from connectors.dataverse import DataverseClient
 from connectors.dataverse.auth import token_provider
@@ -19,6 +21,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_until_serving(url: str, timeout_s: float = 30.0) -> bool:
+    """Whether something answers HTTP at `url` within `timeout_s` (a server just started in a process)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return True
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    return False
 
 
 class QuietHandler(BaseHTTPRequestHandler):

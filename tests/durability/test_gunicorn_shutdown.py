@@ -18,7 +18,7 @@ import requests
 
 from plugin.runs.lease import read_lease
 from plugin.seed import seed
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_serving
 from tests.durability.test_kill_and_resume import assert_exactly_once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,13 +33,8 @@ def start_gunicorn(dataverse_url: str, port: int) -> subprocess.Popen:
     process = subprocess.Popen([str(GUNICORN), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
                                 "--graceful-timeout", "6"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
-            return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
+    if wait_until_serving(f"http://127.0.0.1:{port}/api/v1/health"):
+        return process
     process.kill()
     raise AssertionError("gunicorn did not start: " + process.stderr.read())
 

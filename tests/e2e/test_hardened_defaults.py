@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from plugin.auth import UnsafeBindError, assert_bind_allowed
 from plugin.cli import main
 from plugin.config import Config
 from tests import factories
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_serving
 from tests.e2e.conftest import WEBHOOK_KEYS, execution_context
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,12 +82,7 @@ def test_the_webhook_key_in_the_query_never_reaches_the_access_log(local_dataver
     serve = subprocess.Popen([str(BIN / "w365"), "serve", "--port", str(port)], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        assert wait_until_serving(f"http://127.0.0.1:{port}/api/v1/health")
         payload = execution_context("w365_GenerateInvoice", [{"key": "BillingContractId", "value": contract}],
                                     initiating_user_id=world.billing_user["systemuserid"])
         response = requests.post(f"http://127.0.0.1:{port}/api/v1/webhooks/dataverse?code={WEBHOOK_KEYS[0]}",
@@ -109,12 +103,8 @@ def test_gunicorn_bounds_the_request_line_and_header_fields(local_dataverse):
     server = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
                                "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                assert requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        assert wait_until_serving(f"http://127.0.0.1:{port}/api/v1/health")
+        assert requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=10).status_code == 200
         long_line = requests.get(f"http://127.0.0.1:{port}/pages/bulk?ids={'a' * 9000}", timeout=10)
         assert long_line.status_code in (400, 414)
         big_header = requests.get(f"http://127.0.0.1:{port}/api/v1/health", headers={"X-Big": "b" * 17000},
