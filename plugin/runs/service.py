@@ -20,8 +20,8 @@ from connectors.dataverse import Batch, DataverseClient
 from connectors.dataverse.errors import DataverseError, PreconditionFailedError
 from plugin.config import Config
 from plugin.runs.executor import RunExecutor
-from plugin.runs.lease import (LeaseKeeper, handoff_columns, lease_columns, orphaned_runs, process_owner,
-                                        read_lease, take_over)
+from plugin.runs.lease import (HANDOFF, LeaseKeeper, handoff_columns, lease_columns, orphaned_runs,
+                               process_owner, read_lease, take_over)
 from plugin.runs.model import RowResult, RunRequest, RunRow, RunView
 from plugin.runs.rows import RunMemory
 from plugin.runs.state import RunRegistry, RunState
@@ -197,8 +197,9 @@ class RunService:
         lease = record.lease
         if lease is None or not lease.orphaned(self._config.run_lease_s) or self._closing.is_set():
             return False
-        if self.queue is not None:  # a web process of the distributed engine: a worker resumes it
-            self.queue.run_chunk(record.run_id)
+        if self.queue is not None:  # distributed engine: hand it to the queue once (one winner); a worker resumes
+            if take_over(self._client, lease, HANDOFF, self._config.run_lease_s):
+                self.queue.run_chunk(record.run_id)
             return False
         if not take_over(self._client, lease, self.owner, self._config.run_lease_s):
             return False
@@ -247,7 +248,8 @@ class RunService:
         if lease is None or lease.owner != self.owner or not lease.running:
             return False
         try:
-            self._client.update("w365_invoiceruns", run_id, handoff_columns(self._config.run_lease_s), etag=lease.etag)
+            self._client.update("w365_invoiceruns", run_id, handoff_columns(self._config.run_lease_s),
+                                etag=lease.etag)
         except PreconditionFailedError:
             return False
         return True
